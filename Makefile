@@ -1,0 +1,54 @@
+# cardrag: `make serve` sets everything up and serves; `make test` sets up and runs the tests.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.9
+# The CPU build of torch lies in pip's find-links folder on these machines. uv does not read
+# pip's configuration, so the folder is handed over explicitly; without it uv would resolve
+# torch from PyPI and pull a CUDA build of several GB.
+FIND_LINKS ?= $(or $(PIP_FIND_LINKS),$(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null))
+FIND_LINKS_ARGS := $(foreach dir,$(FIND_LINKS),--find-links $(dir))
+# llama-cpp-python ships as source. A native build targets the build machine's newest
+# instructions (AMX here) and segfaults elsewhere, so it is built portable.
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+MODEL ?= qwen2.5-coder-1.5b-instruct
+TEST_MODEL := qwen2.5-coder-0.5b-instruct
+
+.PHONY: install models test-models ingest serve test test-slow eval lint bench clean
+
+install: $(VENV)/.installed models
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/uv pip install --python $(BIN)/python \
+		$(FIND_LINKS_ARGS) -e '.[dev]'
+	touch $@
+
+models: $(VENV)/.installed
+	$(BIN)/cardrag models fetch $(MODEL)
+
+test-models: $(VENV)/.installed
+	$(BIN)/cardrag models fetch $(TEST_MODEL)
+
+ingest: install
+	$(BIN)/cardrag ingest
+
+serve: ingest
+	$(BIN)/cardrag serve
+
+test: install test-models
+	$(BIN)/pytest
+
+test-slow: install test-models
+	$(BIN)/pytest -m slow
+
+eval: ingest
+	$(BIN)/cardrag eval --calibrate
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check rag api ingest evals tests bench
+
+clean:
+	rm -rf $(VENV) data

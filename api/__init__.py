@@ -1,0 +1,1 @@
+"""HTTP layer: a thin FastAPI app over rag/. Build it with api.app.create_app(settings)."""

@@ -1,0 +1,99 @@
+"""Request and response models: the HTTP contract, with its limits."""
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from rag.answer import Answer
+from rag.retrieve import ScoredCard
+
+Question = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=1000),
+    Field(description="A free-text question, 1 to 1,000 characters."),
+]
+TopK = Annotated[int, Field(ge=1, le=20, description="How many cards to retrieve (1-20).")]
+FilterValues = Annotated[
+    list[Annotated[str, StringConstraints(min_length=1, max_length=80)]],
+    Field(max_length=20),
+]
+
+
+class CardOut(BaseModel):
+    card_id: str
+    question: str
+    short_answer: str
+    long_answer: str
+    topic: str
+    difficulty: Literal["easy", "medium", "hard"]
+    deck: str
+    tags: list[str]
+
+
+class SearchResult(CardOut):
+    score: float = Field(description="Cosine similarity of the question and the card.")
+
+    @classmethod
+    def from_hit(cls, hit: ScoredCard) -> "SearchResult":
+        return cls(**card_fields(hit.card), score=round(hit.score, 4))
+
+
+class SearchResponse(BaseModel):
+    results: list[SearchResult]
+
+
+class AskRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    question: Question
+    k: TopK = 5
+    topic: FilterValues = []
+    difficulty: list[Literal["easy", "medium", "hard"]] = []
+    deck: FilterValues = []
+
+
+class CitationOut(BaseModel):
+    n: int = Field(description="The marker [n] in the answer; cards[n-1] is the card.")
+    card_id: str
+    question: str
+
+
+class AskResponse(BaseModel):
+    answer: str
+    citations: list[CitationOut]
+    refused: bool = Field(description="True when the cards do not cover the question.")
+    cards: list[SearchResult] = Field(description="The cards shown to the LLM, in [n] order.")
+    timings_ms: dict[str, float]
+
+    @classmethod
+    def from_answer(cls, answer: Answer) -> "AskResponse":
+        return cls(
+            answer=answer.answer,
+            citations=[CitationOut(**vars(c)) for c in answer.citations],
+            refused=answer.refused,
+            cards=[SearchResult.from_hit(hit) for hit in answer.cards],
+            timings_ms=answer.timings,
+        )
+
+
+class ComponentStatus(BaseModel):
+    name: str
+    status: str
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok"]
+    cards: int = Field(description="Cards in the index.")
+    embedder: ComponentStatus
+    llm: ComponentStatus
+
+
+class ErrorResponse(BaseModel):
+    detail: str
+
+
+def card_fields(card) -> dict:  # type: ignore[no-untyped-def]
+    data = card.model_dump()
+    data["card_id"] = data.pop("id")
+    data["tags"] = list(card.tags)
+    return data

