@@ -19,10 +19,16 @@ from rag.llm import Message
 
 DEFAULT_FAKE_REPLY = "According to the cards, this is covered in [1]."
 _WORD = re.compile(r"[a-z0-9]+")
+_SHORT_ANSWER = re.compile(r"^Short answer: (.+)$", re.M)
 
 
 class FakeLLM:
-    """Returns queued replies in order (then a default one) and records every prompt."""
+    """Returns queued replies in order and records every prompt.
+
+    With nothing queued it echoes the first card's short answer with a [1] marker: a
+    deterministic reply that is grounded in the prompt, so the service run with the fake
+    backend (fuzzing, demos) answers like a well-behaved model.
+    """
 
     description = "fake"
 
@@ -44,11 +50,16 @@ class FakeLLM:
         self, messages: Sequence[Message], *, max_tokens: int, temperature: float
     ) -> Iterator[str]:
         self.prompts.append(list(messages))
-        reply = self._queue.popleft() if self._queue else self.default
+        reply = self._queue.popleft() if self._queue else self._echo(messages)
         if isinstance(reply, Exception):
             raise reply
         # Word-sized pieces, like a real model's token stream.
         yield from re.findall(r"\S+\s*|\s+", reply)
+
+
+    def _echo(self, messages: Sequence[Message]) -> str:
+        found = _SHORT_ANSWER.search(messages[-1]["content"]) if messages else None
+        return f"{found.group(1).strip()} [1]" if found else self.default
 
 
 class FailingLLM(FakeLLM):

@@ -9,7 +9,8 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from rag.cards import all_cards, load_corpus
 from rag.components import Components, build_components
-from rag.settings import REPO_ROOT, Settings
+from rag.embedding import build_embedder
+from rag.settings import REPO_ROOT, EmbedderSettings, Settings
 from rag.testing import FakeLLM, HashingEmbedding
 
 CORPUS = REPO_ROOT / "corpus"
@@ -51,3 +52,26 @@ def components(settings: Settings, fake_llm: FakeLLM) -> Components:
 def client(settings: Settings, components: Components) -> Iterator[TestClient]:
     with TestClient(create_app(settings, components)) as test_client:
         yield test_client
+
+
+# Real encoder (all-MiniLM-L6-v2) and a real Chroma index on disk, built once per session.
+@pytest.fixture(scope="session")
+def real_embedder():
+    return build_embedder(EmbedderSettings())
+
+
+@pytest.fixture(scope="session")
+def real_settings(tmp_path_factory) -> Settings:
+    return Settings(
+        data_dir=tmp_path_factory.mktemp("real") / "data",
+        corpus_dir=CORPUS,
+        llm={"backend": "fake", "preload": False},
+    )
+
+
+@pytest.fixture(scope="session")
+def real_components(real_settings, real_embedder) -> Components:
+    """Real encoder + Chroma over the shipped corpus; the LLM is a fake (see tests/slow)."""
+    built = build_components(real_settings, llm=FakeLLM(), embedder=real_embedder)
+    built.indexer.sync(all_cards(load_corpus(real_settings.corpus_dir)))
+    return built

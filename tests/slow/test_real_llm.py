@@ -1,0 +1,100 @@
+"""The slow tier: the real bundled LLM (the 0.5B twin) behind the real encoder and Chroma."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from rag.citations import markers_in
+from rag.components import build_llm
+from rag.settings import REPO_ROOT, Settings
+
+pytestmark = pytest.mark.slow
+TEST_MODEL = "qwen2.5-coder-0.5b-instruct"
+
+
+@pytest.fixture(scope="module")
+def real_llm(real_settings):
+    settings = real_settings.model_copy(
+        update={"llm": real_settings.llm.model_copy(update={"backend": "bundled",
+                                                            "model": TEST_MODEL})}  # fmt: skip
+    )
+    llm = build_llm(settings)
+    llm.load()
+    return llm
+
+
+def test_real_llm_answers_with_valid_citations(real_components, real_llm):
+    answerer = real_components.answerer
+    answerer.llm = real_llm
+    answer = answerer.ask("Why do transformers use LayerNorm rather than BatchNorm?")
+    assert not answer.refused
+    assert answer.answer.strip()
+    assert answer.citations, answer.answer
+    cited_ids = {c.card_id for c in answer.citations}
+    assert "batchnorm-vs-layernorm" in cited_ids
+    assert all(1 <= n <= len(answer.cards) for n in markers_in(answer.answer))
+    for citation in answer.citations:
+        assert answer.cards[citation.n - 1].card.id == citation.card_id
+
+
+def test_real_llm_is_never_asked_out_of_corpus_questions(real_components, real_llm):
+    real_components.answerer.llm = real_llm
+    answer = real_components.answerer.ask("What is the capital of France?")
+    assert answer.refused and answer.citations == []
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_cardrag_serve_answers_http_requests(tmp_path: Path):
+    """What `make serve` runs, on a free port, with the real encoder and the 0.5B model."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "CARDRAG_DATA_DIR": str(tmp_path / "data"),
+        "CARDRAG_LLM__MODEL": TEST_MODEL,
+        "CARDRAG_MODELS_DIR": str(REPO_ROOT / "models"),
+    }
+    cli = [sys.executable, "-m", "ingest"]
+    subprocess.run([*cli, "ingest"], env=env, check=True, capture_output=True, timeout=600)
+    server = subprocess.Popen([*cli, "serve", "--port", str(port)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(base, server)
+        health = httpx.get(f"{base}/healthz").json()
+        assert health["cards"] >= 15 and health["llm"]["status"] == "ready"
+        search = httpx.get(f"{base}/v1/search", params={"q": "what does dropout do", "k": 3})
+        assert search.json()["results"][0]["card_id"].startswith("dropout")
+        ask = httpx.post(f"{base}/v1/ask", json={"question": "What is backpropagation?"},
+                         timeout=120).json()  # fmt: skip
+        assert ask["refused"] is False and ask["citations"][0]["card_id"] == "backpropagation"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _wait_until_up(base: str, server: subprocess.Popen, seconds: float = 300) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise AssertionError(server.stdout.read().decode()[-3000:])
+        try:
+            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(1)
+    raise AssertionError("server did not come up")
+
+
+def test_settings_defaults_point_at_the_bundled_model():
+    assert Settings().llm.backend == "bundled"
