@@ -47,6 +47,9 @@ test-slow: install test-models
 eval: ingest
 	$(BIN)/cardrag eval --calibrate
 
+bench: install
+	$(BIN)/python -m bench.answer_latency
+
 lint: $(VENV)/.installed
 	$(BIN)/ruff check rag api ingest evals tests bench
 

@@ -87,7 +87,11 @@ class Answerer:
         text = validate_markers(raw, len(context)).text
         if _MODEL_REFUSAL.search(text):
             return Answer(answer=NOT_COVERED, refused=True, cards=context)
-        grounded = self.grounder.ground(text, [hit.card.id for hit in context])
+        grounded = self.grounder.ground(text, [hit.card for hit in context])
+        if not grounded.cited:
+            # Not one sentence is supported by a card: the model answered from its own
+            # weights (or said nothing useful), which for a study tool is "not covered".
+            return Answer(answer=NOT_COVERED, refused=True, cards=context)
         citations = [
             Citation(n=n, card_id=context[n - 1].card.id, question=context[n - 1].card.question)
             for n in sorted(grounded.cited)

@@ -79,7 +79,12 @@ def build_components(
         answerer=Answerer(
             retriever,
             generator,
-            Grounder(embedder, store.vectors, settings.retrieval.min_support),
+            Grounder(
+                embedder,
+                store.vectors,
+                settings.retrieval.min_support,
+                settings.retrieval.min_word_share,
+            ),
             settings.retrieval,
             settings.llm,
         ),

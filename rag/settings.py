@@ -68,7 +68,7 @@ class LLMSettings(BaseModel):
 class RetrievalSettings(BaseModel):
     top_k: int = Field(5, ge=1, le=20, description="Cards retrieved for a search or an answer.")
     answer_threshold: float = Field(
-        0.40,
+        0.25,
         ge=-1.0,
         le=1.0,
         description="Cosine score the best card must reach before the LLM is asked; below "
@@ -88,6 +88,13 @@ class RetrievalSettings(BaseModel):
         le=1.0,
         description="Cosine a generated sentence needs with a card to cite it; a sentence "
         "below it for every card is left uncited and the answer is marked ungrounded.",
+    )
+    min_word_share: float = Field(
+        0.3,
+        ge=0.0,
+        le=1.0,
+        description="Share of a sentence's content words that must occur in a card for the "
+        "card to support it (docs/ARCHITECTURE.md, grounding).",
     )
 
 

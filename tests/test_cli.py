@@ -76,3 +76,19 @@ def test_missing_corpus_is_a_clear_error(env, tmp_path):
     result = run("ingest", "--corpus", str(tmp_path / "nowhere"))
     assert result.exit_code == 1
     assert "corpus directory not found" in result.stderr
+
+
+def test_eval_json_reports_the_metrics(env):
+    run("ingest")
+    result = run("eval", "--json", "--calibrate")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["queries"] >= 40
+    assert {"hit@1", "hit@5", "mrr", "ndcg@10", "recall@10"} <= set(report["metrics"])
+    assert set(report["by_split"]) == {"dev", "heldout"}
+    assert 0 <= report["calibration"]["recommended"]["false_refusal_dev"] <= 0.05
+
+
+def test_eval_rejects_an_unknown_split(env):
+    result = run("eval", "--split", "train")
+    assert result.exit_code == 1 and "unknown split" in result.stderr

@@ -40,7 +40,8 @@ def test_out_of_corpus_question_is_refused_before_the_llm(real_components):
 
 
 def test_grounding_with_the_real_encoder_fixes_a_wrong_citation(real_components):
-    ids = ["dropout", "dropout-training-vs-inference"]
+    ids = ("dropout", "dropout-training-vs-inference")
+    cards = [real_components.store.get_card(card_id) for card_id in ids]
     text = "During inference dropout is disabled and activations are scaled by (1-p) [1]."
-    grounded = real_components.answerer.grounder.ground(text, ids)
+    grounded = real_components.answerer.grounder.ground(text, cards)
     assert grounded.cited == (2,) and grounded.grounded

@@ -1,19 +1,25 @@
-from rag.grounding import Grounder, split_sentences
+from rag.cards import Card
+from rag.grounding import Grounder, content_words, split_sentences
 from rag.testing import HashingEmbedding
 
-CARDS = {
-    "alpha": "alpha beta gamma delta",
-    "omega": "omega sigma lambda kappa",
-}
+
+def card(card_id: str, text: str) -> Card:
+    return Card(id=card_id, question=f"{text}?", difficulty="easy", topic="t",
+                short_answer=text, long_answer=text)  # fmt: skip
 
 
-def grounder(min_support: float = 0.3) -> Grounder:
+ALPHA = card("alpha", "alpha beta gamma delta")
+OMEGA = card("omega", "omega sigma lambda kappa")
+
+
+def grounder(min_support: float = 0.3, min_word_share: float = 0.3) -> Grounder:
     embedder = HashingEmbedding()
+    texts = {c.id: c.embedding_text() for c in (ALPHA, OMEGA)}
 
     def card_vectors(ids):
-        return embedder.get_text_embedding_batch([CARDS[i] for i in ids])
+        return embedder.get_text_embedding_batch([texts[i] for i in ids])
 
-    return Grounder(embedder, card_vectors, min_support=min_support)
+    return Grounder(embedder, card_vectors, min_support, min_word_share)
 
 
 def test_markers_after_the_full_stop_stay_with_their_sentence():
@@ -23,18 +29,37 @@ def test_markers_after_the_full_stop_stay_with_their_sentence():
 
 
 def test_a_wrong_citation_is_replaced_by_the_supporting_card():
-    result = grounder().ground("Alpha beta gamma [2].", ["alpha", "omega"])
+    result = grounder().ground("Alpha beta gamma [2].", [ALPHA, OMEGA])
     assert result.text == "Alpha beta gamma [1]."
     assert result.cited == (1,) and result.grounded
 
 
 def test_a_missing_citation_is_added_and_a_right_one_kept():
-    result = grounder().ground("Omega sigma lambda. Alpha beta delta [1].", ["alpha", "omega"])
+    result = grounder().ground("Omega sigma lambda. Alpha beta delta [1].", [ALPHA, OMEGA])
     assert result.text == "Omega sigma lambda [2]. Alpha beta delta [1]."
     assert result.cited == (2, 1)
 
 
 def test_an_unsupported_sentence_is_left_uncited_and_flags_the_answer():
-    result = grounder().ground("Alpha beta gamma [1]. Paris is in France [1].", ["alpha", "omega"])
+    result = grounder().ground("Alpha beta gamma [1]. Paris is in France [1].", [ALPHA, OMEGA])
     assert result.text == "Alpha beta gamma [1]. Paris is in France."
     assert not result.grounded
+
+
+def test_meaning_alone_is_not_support_without_the_cards_words():
+    """An encoder that finds every text alike: only the word share can say no."""
+
+    class SameVector(HashingEmbedding):
+        def _embed(self, text: str) -> list[float]:
+            return [1.0] + [0.0] * (self.dimensions - 1)
+
+    embedder = SameVector()
+    strict = Grounder(embedder, lambda ids: [[1.0] + [0.0] * 1023 for _ in ids], 0.3, 0.3)
+    result = strict.ground("Bert lives on Sesame Street with Ernie [1].", [ALPHA])
+    assert result.cited == () and not result.grounded
+
+
+def test_content_words_are_stemmed_and_skip_stop_words():
+    assert content_words("The gradients are flowing through the layers") == {
+        "gradient", "flow", "layer"
+    }

@@ -1,0 +1,1 @@
+"""Benchmarks behind `make bench`; each writes its numbers into docs/BENCHMARKS.md."""

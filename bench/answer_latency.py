@@ -1,0 +1,106 @@
+"""Search and answer latency of the in-process service, written to docs/BENCHMARKS.md.
+
+Measures on the shipped corpus: search latency (query embedding + Chroma top-5) over every
+eval question, and answer latency with the bundled LLM over a fixed sample of in-corpus
+questions (retrieval, generation, tokens generated, decode rate), plus the process RSS.
+Run: .venv/bin/python -m bench.answer_latency [--model NAME] [--answers N]
+"""
+
+import argparse
+import platform
+import resource
+import statistics
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from evals.retrieval import load_queries
+from rag.cards import all_cards, load_corpus
+from rag.components import build_components
+from rag.settings import REPO_ROOT, Settings
+
+REPORT = REPO_ROOT / "docs" / "BENCHMARKS.md"
+START, END = "<!-- answer-latency:start -->", "<!-- answer-latency:end -->"
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", default="qwen2.5-coder-1.5b-instruct")
+    parser.add_argument("--answers", type=int, default=12)
+    parser.add_argument("--data-dir", default="/tmp/cardrag-bench")
+    args = parser.parse_args()
+
+    settings = Settings(data_dir=Path(args.data_dir), llm={"model": args.model})
+    components = build_components(settings)
+    components.indexer.sync(all_cards(load_corpus(settings.corpus_dir)))
+    queries = [q.question for q in load_queries(split="dev")]
+
+    components.retriever.search("warm-up", 5)
+    search_ms = []
+    for question in queries:
+        started = time.perf_counter()
+        components.retriever.search(question, 5)
+        search_ms.append((time.perf_counter() - started) * 1000)
+
+    load_started = time.perf_counter()
+    components.llm.load()
+    load_s = time.perf_counter() - load_started
+    model = components.llm._model  # the llama_cpp.Llama, to count generated tokens
+    rows = []
+    for question in queries[: args.answers]:
+        started = time.perf_counter()
+        answer = components.answerer.ask(question)
+        total = time.perf_counter() - started
+        if answer.refused:
+            continue
+        tokens = len(model.tokenize(answer.answer.encode(), add_bos=False))
+        generate_s = answer.timings["generate_ms"] / 1000
+        rows.append((total, generate_s, tokens))
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    totals = [r[0] for r in rows]
+    rates = [r[2] / r[1] for r in rows if r[1] > 0]
+    section = "\n".join([
+        START,
+        f"## Answer latency ({datetime.now(UTC):%Y-%m-%d}, {platform.machine()}, "
+        f"2 cores, `python -m bench.answer_latency`)",
+        "",
+        f"Corpus: {len(all_cards(load_corpus(settings.corpus_dir)))} cards. "
+        f"LLM: {args.model} Q4_K_M on llama-cpp-python (portable AVX2 build), "
+        f"{settings.llm.threads} threads; encoder all-MiniLM-L6-v2 on "
+        f"{settings.embedder.threads} torch threads.",
+        "",
+        "| measure | value |",
+        "| --- | --- |",
+        f"| search latency p50 / p95 (in-process, {len(search_ms)} queries, top-5) | "
+        f"{percentile(search_ms, 0.5):.1f} ms / {percentile(search_ms, 0.95):.1f} ms |",
+        f"| model load | {load_s:.1f} s |",
+        f"| answers measured (not refused, of {args.answers}) | {len(rows)} |",
+        f"| answer latency p50 / p95 / max | {percentile(totals, 0.5):.2f} s / "
+        f"{percentile(totals, 0.95):.2f} s / {max(totals):.2f} s |",
+        f"| answer length, median | {statistics.median(r[2] for r in rows):.0f} tokens |",
+        f"| end-to-end generation rate, median (prompt + decode) | "
+        f"{statistics.median(rates):.1f} tokens/s |",
+        f"| peak RSS (encoder + Chroma + LLM in one process) | {rss_mb:.0f} MB |",
+        END,
+    ])
+    write_section(section)
+    print(section)
+
+
+def write_section(section: str) -> None:
+    text = REPORT.read_text() if REPORT.exists() else "# Benchmarks\n"
+    if START in text:
+        text = text[: text.index(START)] + section + text[text.index(END) + len(END):]
+    else:
+        text = text.rstrip() + "\n\n" + section + "\n"
+    REPORT.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
