@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evals.retrieval import DATA_DIR, load_queries
-from rag.retrieve import CardRetriever
+from rag.answer import best_score
+from rag.hits import Retriever
 from rag.settings import Settings
 
 OUT_OF_CORPUS_SET = DATA_DIR / "out_of_corpus.jsonl"
@@ -39,9 +40,10 @@ def load_out_of_corpus(path: Path = OUT_OF_CORPUS_SET) -> list[str]:
     return [json.loads(line)["question"] for line in path.read_text().splitlines() if line]
 
 
-def calibrate_threshold(retriever: CardRetriever, settings: Settings) -> Calibration:
+def calibrate_threshold(retriever: Retriever, settings: Settings) -> Calibration:
     def best_scores(questions: list[str]) -> list[float]:
-        return [_top_score(retriever, q) for q in questions]
+        k = settings.retrieval.top_k
+        return [best_score(retriever.search(q, k)) for q in questions]
 
     dev = best_scores([q.question for q in load_queries(split="dev")])
     heldout = best_scores([q.question for q in load_queries(split="heldout")])
@@ -66,11 +68,6 @@ def calibrate_threshold(retriever: CardRetriever, settings: Settings) -> Calibra
         in_corpus_dev=len(dev),
         worst_out_of_corpus=[(round(s, 4), q) for s, q in worst],
     )
-
-
-def _top_score(retriever: CardRetriever, question: str) -> float:
-    hits = retriever.search(question, 1)
-    return hits[0].score if hits else -1.0
 
 
 def _below(scores: list[float], threshold: float) -> float:

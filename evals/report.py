@@ -1,4 +1,4 @@
-"""Printing eval results: a rich table for people, one JSON object for machines."""
+"""Printing eval results: rich tables for people, one JSON object for machines."""
 
 from dataclasses import asdict
 from typing import Any
@@ -7,20 +7,24 @@ from rich.console import Console
 from rich.table import Table
 
 from evals.calibrate import Calibration
-from evals.retrieval import RetrievalResult
+from evals.retrieval import QueryResult, RetrievalResult
 
 COLUMNS = ("hit@1", "hit@5", "recall@10", "mrr", "ndcg@10")
+OURS = "cardrag"
 
 
-def report_json(result: RetrievalResult, calibration: Calibration | None) -> dict[str, Any]:
+def report_json(
+    results: dict[str, RetrievalResult], calibration: Calibration | None
+) -> dict[str, Any]:
+    ours = results[OURS]
     data: dict[str, Any] = {
-        "queries": len(result.results),
-        "metrics": _rounded(result.metrics()),
-        "by_topic": {t: _rounded(result.metrics(rs)) for t, rs in result.by_topic.items()},
-        "by_split": _by(result, lambda r: r.query.split),
+        "queries": len(ours.results),
+        "systems": {name: _rounded(r.metrics()) for name, r in results.items()},
+        "by_split": {name: _by_split(r) for name, r in results.items()},
+        "by_topic": {t: _rounded(ours.metrics(rs)) for t, rs in ours.by_topic.items()},
         "misses": [
             {"id": r.query.id, "question": r.query.question, "top": r.ranked[:3]}
-            for r in result.results
+            for r in ours.results
             if (r.rank() or 99) > 5
         ],
     }
@@ -29,14 +33,19 @@ def report_json(result: RetrievalResult, calibration: Calibration | None) -> dic
     return data
 
 
-def print_report(console: Console, result: RetrievalResult, calibration: Calibration | None):  # type: ignore[no-untyped-def]
-    table = Table("", "queries", *COLUMNS, title="cardrag retrieval eval")
-    _row(table, "all", result.metrics())
-    for split, rows in _group(result, lambda r: r.query.split).items():
-        _row(table, f"split: {split}", result.metrics(rows))
-    for topic, rows in result.by_topic.items():
-        _row(table, f"topic: {topic}", result.metrics(rows))
+def print_report(
+    console: Console, results: dict[str, RetrievalResult], calibration: Calibration | None
+) -> None:
+    table = Table("system", "split", "queries", *COLUMNS, title="cardrag retrieval eval")
+    for name, result in results.items():
+        _row(table, [name, "all"], result.metrics())
+        for split, rows in _splits(result).items():
+            _row(table, ["", split], result.metrics(rows))
     console.print(table)
+    topics = Table("topic", "queries", *COLUMNS, title=f"{OURS} by topic")
+    for topic, rows in results[OURS].by_topic.items():
+        _row(topics, [topic], results[OURS].metrics(rows))
+    console.print(topics)
     if calibration:
         _print_calibration(console, calibration)
 
@@ -54,19 +63,19 @@ def _print_calibration(console: Console, calibration: Calibration) -> None:
         console.print(f"  {score:.3f}  {question}", highlight=False)
 
 
-def _row(table: Table, name: str, m: dict[str, float]) -> None:
-    table.add_row(name, str(int(m["queries"])), *(f"{m[c]:.3f}" for c in COLUMNS))
+def _row(table: Table, names: list[str], m: dict[str, float]) -> None:
+    table.add_row(*names, str(int(m["queries"])), *(f"{m[c]:.3f}" for c in COLUMNS))
 
 
-def _group(result: RetrievalResult, key):  # type: ignore[no-untyped-def]
-    groups: dict[str, list] = {}
+def _splits(result: RetrievalResult) -> dict[str, list[QueryResult]]:
+    groups: dict[str, list[QueryResult]] = {}
     for r in result.results:
-        groups.setdefault(key(r), []).append(r)
+        groups.setdefault(r.query.split, []).append(r)
     return dict(sorted(groups.items()))
 
 
-def _by(result: RetrievalResult, key) -> dict[str, dict[str, float]]:  # type: ignore[no-untyped-def]
-    return {name: _rounded(result.metrics(rows)) for name, rows in _group(result, key).items()}
+def _by_split(result: RetrievalResult) -> dict[str, dict[str, float]]:
+    return {name: _rounded(result.metrics(rows)) for name, rows in _splits(result).items()}
 
 
 def _rounded(m: dict[str, float]) -> dict[str, float]:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rag.retrieve import CardRetriever
+from rag.hits import Retriever
 
 DATA_DIR = Path(__file__).parent / "data"
 RETRIEVAL_SET = DATA_DIR / "retrieval.jsonl"
@@ -64,7 +64,7 @@ def load_queries(path: Path = RETRIEVAL_SET, split: str = "all") -> list[Query]:
 
 
 def run_retrieval_eval(
-    retriever: CardRetriever,
+    retriever: Retriever,
     queries: list[Query],
     topic_of: Callable[[str], str],
     depth: int = DEPTH,

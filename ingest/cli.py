@@ -144,26 +144,40 @@ def evaluate(
     calibrate: Annotated[
         bool, typer.Option(help="Also measure the 'not covered' threshold.")
     ] = False,
+    answers: Annotated[
+        bool, typer.Option(help="Run the real LLM: refusals, citations, grounding, latency.")
+    ] = False,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="--answers: at most this many questions per set.")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Measure retrieval on the eval set: hit@1, hit@5, MRR (and more)."""
+    if answers:
+        _answer_eval(split if split != "all" else "dev", limit, as_json)
+        return
     from evals.report import print_report, report_json
     from evals.retrieval import load_queries, run_retrieval_eval
+    from evals.systems import build_systems
 
     with cli_errors():
         settings = Settings()
         components = _components(settings)
         queries = load_queries(split=split)
-        result = run_retrieval_eval(components.retriever, queries, _topic_lookup(components))
+        topic_of = _topic_lookup(components)
+        results = {
+            name: run_retrieval_eval(system, queries, topic_of)
+            for name, system in build_systems(components).items()
+        }
         calibration = None
         if calibrate:
             from evals.calibrate import calibrate_threshold
 
             calibration = calibrate_threshold(components.retriever, settings)
     if as_json:
-        print(json.dumps(report_json(result, calibration)))
+        print(json.dumps(report_json(results, calibration)))
     else:
-        print_report(out, result, calibration)
+        print_report(out, results, calibration)
 
 
 @models_app.command("fetch")
@@ -202,3 +216,22 @@ def _topic_lookup(components):  # type: ignore[no-untyped-def]
         return card.topic if card else "(not in index)"
 
     return topic_of
+
+
+def _answer_eval(split: str, limit: int | None, as_json: bool) -> None:
+    from evals.answers import answer_metrics, run_answer_eval
+
+    with cli_errors():
+        rows = run_answer_eval(_components(Settings()).answerer, split, limit)
+    metrics = answer_metrics(rows)
+    if as_json:
+        print(json.dumps({k: round(v, 4) for k, v in metrics.items()}))
+        return
+    table = Table("measure", "value", title="cardrag answer eval")
+    for name, value in metrics.items():
+        table.add_row(name, f"{value:.3f}")
+    out.print(table)
+    for row in rows:
+        if row.refused == row.in_corpus:  # a false refusal or an answered out-of-corpus question
+            out.print(f"[{'false refusal' if row.in_corpus else 'answered'}] {row.question}",
+                      highlight=False, markup=False)  # fmt: skip

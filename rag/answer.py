@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from rag.citations import validate_markers
 from rag.errors import LLMUnavailable
 from rag.grounding import Grounder
+from rag.hits import CardFilters, Retriever, ScoredCard
 from rag.llm import Generator
 from rag.prompts import NOT_COVERED, build_messages
-from rag.retrieve import CardFilters, CardRetriever, ScoredCard
 from rag.settings import LLMSettings, RetrievalSettings
 
 # The model's own "not covered" reply, in the words the prompt asks for or close to them.
@@ -41,7 +41,7 @@ class Answer:
 class Answerer:
     def __init__(
         self,
-        retriever: CardRetriever,
+        retriever: Retriever,
         llm: Generator,
         grounder: Grounder,
         retrieval: RetrievalSettings,
@@ -75,11 +75,12 @@ class Answerer:
         return answer
 
     def context_cards(self, hits: list[ScoredCard]) -> list[ScoredCard]:
-        """The cards shown to the LLM: none if the best is below the calibrated threshold,
-        else those within `context_margin` of the best."""
-        if not hits or hits[0].score < self.retrieval.answer_threshold:
+        """The cards shown to the LLM, in retrieval order: none if the best cosine is below
+        the calibrated threshold, else those within `context_margin` of the best."""
+        best = best_score(hits)
+        if best < self.retrieval.answer_threshold:
             return []
-        floor = max(self.retrieval.answer_threshold, hits[0].score - self.retrieval.context_margin)
+        floor = max(self.retrieval.answer_threshold, best - self.retrieval.context_margin)
         return [hit for hit in hits if hit.score >= floor]
 
     def finish(self, raw: str, context: list[ScoredCard]) -> Answer:
@@ -98,6 +99,11 @@ class Answerer:
         ]
         return Answer(answer=grounded.text, refused=False, grounded=grounded.grounded,
                       citations=citations, cards=context)  # fmt: skip
+
+
+def best_score(hits: list[ScoredCard]) -> float:
+    """The best cosine among the hits (a fused ranking need not put it first)."""
+    return max((hit.score for hit in hits), default=-1.0)
 
 
 def _ms(**seconds: float) -> dict[str, float]:

@@ -14,6 +14,8 @@ from rag.answer import Answerer
 from rag.embedding import build_embedder
 from rag.errors import ModelNotAvailable
 from rag.grounding import Grounder
+from rag.hits import Retriever
+from rag.hybrid import Fusion, HybridRetriever
 from rag.index import CardIndexer
 from rag.llm import Generator, LlamaCppGenerator, OpenAICompatibleGenerator
 from rag.model_assets import model_path
@@ -26,9 +28,10 @@ from rag.store import CardStore, chroma_client
 class Components:
     settings: Settings
     embedder: BaseEmbedding
-    store: CardStore
+    store: CardStore  # card vectors; their metadata is the card catalogue
     indexer: CardIndexer
-    retriever: CardRetriever
+    dense: CardRetriever  # whole-card dense retrieval (also the eval's dense baseline)
+    retriever: Retriever  # what search and answers use (settings.retrieval.mode)
     llm: Generator
     answerer: Answerer
 
@@ -54,6 +57,27 @@ def build_llm(settings: Settings) -> Generator:
             return FakeLLM()
 
 
+def build_retriever(
+    settings: Settings,
+    embedder: BaseEmbedding,
+    store: CardStore,
+    dense: CardRetriever,
+    indexer: CardIndexer,
+) -> Retriever:
+    retrieval = settings.retrieval
+    match retrieval.mode:
+        case "dense":
+            return dense
+        case "hybrid":
+            return HybridRetriever(
+                embedder,
+                dense,
+                store,
+                generation=lambda: indexer.generation,
+                fusion=Fusion(retrieval.weight_dense, retrieval.weight_lexical, retrieval.rrf_k),
+            )
+
+
 def build_components(
     settings: Settings,
     *,
@@ -66,14 +90,18 @@ def build_components(
     # can ever reach the network.
     LlamaSettings.embed_model = embedder
     LlamaSettings.llm = MockLLM()
-    store = CardStore(chroma_client(settings.data_dir), settings.chroma.collection)
-    retriever = CardRetriever(store, embedder)
+    client = chroma_client(settings.data_dir)
+    store = CardStore(client, settings.chroma.collection)
+    indexer = CardIndexer(store, embedder, settings.data_dir / "docstore.json")
+    dense = CardRetriever(store, embedder)
+    retriever = build_retriever(settings, embedder, store, dense, indexer)
     generator = llm or build_llm(settings)
     return Components(
         settings=settings,
         embedder=embedder,
         store=store,
-        indexer=CardIndexer(store, embedder, settings.data_dir),
+        indexer=indexer,
+        dense=dense,
         retriever=retriever,
         llm=generator,
         answerer=Answerer(

@@ -27,8 +27,6 @@ from llama_index.core.storage.docstore import SimpleDocumentStore
 from rag.cards import Card
 from rag.store import CardStore
 
-DOCSTORE_FILE = "docstore.json"
-
 
 @dataclass(frozen=True)
 class IngestReport:
@@ -81,20 +79,17 @@ class CardToNode(TransformComponent):
 class CardIndexer:
     """Syncs the index with a full set of cards: the set given is the whole truth."""
 
-    def __init__(self, store: CardStore, embedder: BaseEmbedding, data_dir: Path):
+    def __init__(self, store: CardStore, embedder: BaseEmbedding, docstore_path: Path):
         self.store = store
         self.embedder = embedder
-        self.docstore_path = data_dir / DOCSTORE_FILE
+        self.docstore_path = docstore_path
+        self.generation = 0  # bumped after every sync; in-memory indexes rebuild on change
 
-    def sync(
-        self,
-        cards: Sequence[Card],
-        show_progress: bool = False,
-    ) -> IngestReport:
+    def sync(self, cards: Sequence[Card], show_progress: bool = False) -> IngestReport:
         started = time.perf_counter()
-        docstore = self._load_docstore()
         documents = [card_document(card) for card in cards]
-        self._drop_untracked(docstore)
+        docstore = _load_docstore(self.docstore_path)
+        _drop_untracked(self.store, docstore)
         counts = _diff(docstore, documents)
         pipeline = IngestionPipeline(
             transformations=[CardToNode(), self.embedder],
@@ -104,28 +99,32 @@ class CardIndexer:
             disable_cache=True,
         )
         pipeline.run(documents=documents, show_progress=show_progress)
-        self._save_docstore(docstore)
+        _save_docstore(docstore, self.docstore_path)
+        self.generation += 1
         return IngestReport(**counts, seconds=round(time.perf_counter() - started, 3))
 
-    def _drop_untracked(self, docstore: SimpleDocumentStore) -> None:
-        """Delete vectors the docstore does not know (left by a run that died before it
-        saved the docstore), so the pipeline's upsert re-adds them cleanly instead of
-        Chroma keeping a stale copy under the same id."""
-        tracked = set(docstore.get_all_document_hashes().values())
-        untracked = [cid for cid in self.store.card_ids() if cid not in tracked]
-        if untracked:
-            self.store.collection.delete(ids=untracked)
 
-    def _load_docstore(self) -> SimpleDocumentStore:
-        if self.docstore_path.is_file():
-            return SimpleDocumentStore.from_persist_path(str(self.docstore_path))
-        return SimpleDocumentStore()
+def _drop_untracked(store: CardStore, docstore: SimpleDocumentStore) -> None:
+    """Delete vectors the docstore does not know (left by a run that died before it saved
+    the docstore), so the pipeline's upsert re-adds them cleanly instead of Chroma keeping
+    a stale copy under the same id."""
+    tracked = set(docstore.get_all_document_hashes().values())
+    untracked = [cid for cid in store.card_ids() if cid not in tracked]
+    if untracked:
+        store.collection.delete(ids=untracked)
 
-    def _save_docstore(self, docstore: SimpleDocumentStore) -> None:
-        # Written beside and renamed over: a crash mid-write leaves the old file whole.
-        partial = self.docstore_path.with_suffix(".json.partial")
-        docstore.persist(persist_path=str(partial))
-        os.replace(partial, self.docstore_path)
+
+def _load_docstore(path: Path) -> SimpleDocumentStore:
+    if path.is_file():
+        return SimpleDocumentStore.from_persist_path(str(path))
+    return SimpleDocumentStore()
+
+
+def _save_docstore(docstore: SimpleDocumentStore, path: Path) -> None:
+    # Written beside and renamed over: a crash mid-write leaves the old file whole.
+    partial = path.with_suffix(".json.partial")
+    docstore.persist(persist_path=str(partial))
+    os.replace(partial, path)
 
 
 def _diff(docstore: SimpleDocumentStore, documents: Sequence[Document]) -> dict[str, int]:

@@ -1,49 +1,16 @@
 """Dense top-k retrieval over the Chroma collection through LlamaIndex."""
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 from llama_index.core import VectorStoreIndex
 from llama_index.core.base.embeddings.base import BaseEmbedding
-from llama_index.core.vector_stores import (
-    FilterCondition,
-    FilterOperator,
-    MetadataFilter,
-    MetadataFilters,
-)
+from llama_index.core.schema import QueryBundle
 
 from rag.cards import Card
+from rag.hits import CardFilters, ScoredCard
 from rag.store import CardStore
 
-
-@dataclass(frozen=True)
-class ScoredCard:
-    card: Card
-    score: float  # cosine similarity of question and card, in [-1, 1]
-
-
-@dataclass(frozen=True)
-class CardFilters:
-    """Metadata filters; values within a field are OR-ed, fields are AND-ed."""
-
-    topic: Sequence[str] = field(default_factory=tuple)
-    difficulty: Sequence[str] = field(default_factory=tuple)
-    deck: Sequence[str] = field(default_factory=tuple)
-
-    def to_metadata_filters(self) -> MetadataFilters | None:
-        filters = [
-            MetadataFilter(key=key, value=list(values), operator=FilterOperator.IN)
-            for key, values in (
-                ("topic", self.topic),
-                ("difficulty", self.difficulty),
-                ("deck", self.deck),
-            )
-            if values
-        ]
-        if not filters:
-            return None
-        return MetadataFilters(filters=filters, condition=FilterCondition.AND)
+__all__ = ["CardFilters", "CardRetriever", "ScoredCard"]
 
 
 class CardRetriever:
@@ -51,16 +18,24 @@ class CardRetriever:
         self._store = store
         self._index = VectorStoreIndex.from_vector_store(store.vector_store, embed_model=embedder)
 
-    def search(self, query: str, k: int, filters: CardFilters | None = None) -> list[ScoredCard]:
+    def search(
+        self,
+        query: str,
+        k: int,
+        filters: CardFilters | None = None,
+        embedding: list[float] | None = None,
+    ) -> list[ScoredCard]:
+        """Top-k cards by cosine; pass `embedding` to reuse a query vector already computed."""
         if self._store.count() == 0:
             return []
         retriever = self._index.as_retriever(
             similarity_top_k=k,
             filters=filters.to_metadata_filters() if filters else None,
         )
+        hits = retriever.retrieve(QueryBundle(query_str=query, embedding=embedding))
         return [
             ScoredCard(card=Card.from_metadata(hit.node.metadata), score=_cosine(hit.score))
-            for hit in retriever.retrieve(query)
+            for hit in hits
         ]
 
 

@@ -66,9 +66,19 @@ class LLMSettings(BaseModel):
 
 
 class RetrievalSettings(BaseModel):
+    mode: Literal["hybrid", "dense"] = Field(
+        "hybrid",
+        description="hybrid: dense + BM25 fused by weighted reciprocal rank; dense: card "
+        "embeddings only.",
+    )
+    weight_dense: float = Field(1.0, ge=0, le=10, description="hybrid: dense weight.")
+    weight_lexical: float = Field(
+        0.25, ge=0, le=10, description="hybrid: BM25 weight (tuned on the dev split)."
+    )
+    rrf_k: int = Field(5, ge=1, le=1000, description="hybrid: reciprocal-rank constant.")
     top_k: int = Field(5, ge=1, le=20, description="Cards retrieved for a search or an answer.")
     answer_threshold: float = Field(
-        0.25,
+        0.24,
         ge=-1.0,
         le=1.0,
         description="Cosine score the best card must reach before the LLM is asked; below "

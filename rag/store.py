@@ -53,3 +53,7 @@ class CardStore:
         found = self.collection.get(ids=list(card_ids), include=["embeddings"])
         by_id = dict(zip(found["ids"], found["embeddings"], strict=True))
         return [list(by_id[card_id]) for card_id in card_ids]
+
+    def all_cards(self) -> list[Card]:
+        found = self.collection.get(include=["metadatas"])
+        return [Card.from_metadata(m) for m in found.get("metadatas") or []]

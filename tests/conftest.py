@@ -25,7 +25,7 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
         "embedder": {"backend": "hashing"},
         "llm": {"backend": "fake", "preload": False},
         # The hashing embedder's cosines are lower than a real encoder's.
-        "retrieval": {"answer_threshold": 0.15, "min_support": 0.1},
+        "retrieval": {"answer_threshold": 0.2, "min_support": 0.1},
     }
     return Settings(**{**base, **overrides})
 

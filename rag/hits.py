@@ -1,0 +1,50 @@
+"""What retrieval returns and how it is filtered; shared by every retriever."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from llama_index.core.vector_stores import (
+    FilterCondition,
+    FilterOperator,
+    MetadataFilter,
+    MetadataFilters,
+)
+
+from rag.cards import Card
+
+
+@dataclass(frozen=True)
+class ScoredCard:
+    card: Card
+    score: float  # cosine similarity of question and card, in [-1, 1]
+
+
+@dataclass(frozen=True)
+class CardFilters:
+    """Metadata filters; values within a field are OR-ed, fields are AND-ed."""
+
+    topic: Sequence[str] = field(default_factory=tuple)
+    difficulty: Sequence[str] = field(default_factory=tuple)
+    deck: Sequence[str] = field(default_factory=tuple)
+
+    def to_metadata_filters(self) -> MetadataFilters | None:
+        filters = [
+            MetadataFilter(key=key, value=list(values), operator=FilterOperator.IN)
+            for key, values in (
+                ("topic", self.topic),
+                ("difficulty", self.difficulty),
+                ("deck", self.deck),
+            )
+            if values
+        ]
+        if not filters:
+            return None
+        return MetadataFilters(filters=filters, condition=FilterCondition.AND)
+
+
+class Retriever(Protocol):
+    """Anything that ranks cards for a query: dense, BM25, hybrid, the eval baselines."""
+
+    def search(self, query: str, k: int, filters: CardFilters | None = None) -> list[ScoredCard]:
+        ...
