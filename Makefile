@@ -48,6 +48,7 @@ eval: ingest
 	$(BIN)/cardrag eval --calibrate
 
 bench: install
+	$(BIN)/python -m bench.search_latency
 	$(BIN)/python -m bench.answer_latency
 
 lint: $(VENV)/.installed

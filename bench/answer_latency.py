@@ -1,8 +1,8 @@
-"""Search and answer latency of the in-process service, written to docs/BENCHMARKS.md.
+"""Answer latency of the in-process service, written to docs/BENCHMARKS.md.
 
-Measures on the shipped corpus: search latency (query embedding + Chroma top-5) over every
-eval question, and answer latency with the bundled LLM over a fixed sample of in-corpus
-questions (retrieval, generation, tokens generated, decode rate), plus the process RSS.
+Measures on the shipped corpus, with the bundled LLM, over the first in-corpus questions of
+the eval's dev split: total time per answer (retrieval, generation, grounding), tokens in
+the answer, generation rate, and the process's peak RSS.
 Run: .venv/bin/python -m bench.answer_latency [--model NAME] [--answers N]
 """
 
@@ -14,18 +14,11 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.report import percentile, write_section
 from evals.retrieval import load_queries
 from rag.cards import all_cards, load_corpus
 from rag.components import build_components
-from rag.settings import REPO_ROOT, Settings
-
-REPORT = REPO_ROOT / "docs" / "BENCHMARKS.md"
-START, END = "<!-- answer-latency:start -->", "<!-- answer-latency:end -->"
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+from rag.settings import Settings
 
 
 def main() -> None:
@@ -39,13 +32,6 @@ def main() -> None:
     components = build_components(settings)
     components.indexer.sync(all_cards(load_corpus(settings.corpus_dir)))
     queries = [q.question for q in load_queries(split="dev")]
-
-    components.retriever.search("warm-up", 5)
-    search_ms = []
-    for question in queries:
-        started = time.perf_counter()
-        components.retriever.search(question, 5)
-        search_ms.append((time.perf_counter() - started) * 1000)
 
     load_started = time.perf_counter()
     components.llm.load()
@@ -65,8 +51,7 @@ def main() -> None:
 
     totals = [r[0] for r in rows]
     rates = [r[2] / r[1] for r in rows if r[1] > 0]
-    section = "\n".join([
-        START,
+    body = "\n".join([
         f"## Answer latency ({datetime.now(UTC):%Y-%m-%d}, {platform.machine()}, "
         f"2 cores, `python -m bench.answer_latency`)",
         "",
@@ -77,8 +62,6 @@ def main() -> None:
         "",
         "| measure | value |",
         "| --- | --- |",
-        f"| search latency p50 / p95 (in-process, {len(search_ms)} queries, top-5) | "
-        f"{percentile(search_ms, 0.5):.1f} ms / {percentile(search_ms, 0.95):.1f} ms |",
         f"| model load | {load_s:.1f} s |",
         f"| answers measured (not refused, of {args.answers}) | {len(rows)} |",
         f"| answer latency p50 / p95 / max | {percentile(totals, 0.5):.2f} s / "
@@ -87,19 +70,8 @@ def main() -> None:
         f"| end-to-end generation rate, median (prompt + decode) | "
         f"{statistics.median(rates):.1f} tokens/s |",
         f"| peak RSS (encoder + Chroma + LLM in one process) | {rss_mb:.0f} MB |",
-        END,
     ])
-    write_section(section)
-    print(section)
-
-
-def write_section(section: str) -> None:
-    text = REPORT.read_text() if REPORT.exists() else "# Benchmarks\n"
-    if START in text:
-        text = text[: text.index(START)] + section + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    REPORT.write_text(text)
+    print(write_section("answer-latency", body))
 
 
 if __name__ == "__main__":

@@ -85,6 +85,13 @@ class RetrievalSettings(BaseModel):
         "it the answer is 'the cards do not cover this'. Calibrated by `cardrag eval "
         "--calibrate` (docs/EVALS.md).",
     )
+    search_min_score: float = Field(
+        0.24,
+        ge=-1.0,
+        le=1.0,
+        description="Search results below this cosine are not returned unless the request "
+        "sets min_score; the same calibration as answer_threshold.",
+    )
     context_margin: float = Field(
         0.15,
         ge=0.0,

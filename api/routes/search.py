@@ -19,7 +19,12 @@ def search(
     topic: Annotated[list[str], Query(max_length=20)] = [],  # noqa: B006 (FastAPI copies)
     difficulty: Annotated[list[Literal["easy", "medium", "hard"]], Query(max_length=3)] = [],  # noqa: B006
     deck: Annotated[list[str], Query(max_length=20)] = [],  # noqa: B006
+    min_score: Annotated[
+        float | None,
+        Query(ge=-1.0, le=1.0, description="Cosine floor; default: the calibrated one."),
+    ] = None,
 ) -> SearchResponse:
     filters = CardFilters(topic=topic, difficulty=difficulty, deck=deck)
+    floor = components.settings.retrieval.search_min_score if min_score is None else min_score
     hits = components.retriever.search(q.strip() or q, k, filters)
-    return SearchResponse(results=[SearchResult.from_hit(hit) for hit in hits])
+    return SearchResponse(results=[SearchResult.from_hit(h) for h in hits if h.score >= floor])

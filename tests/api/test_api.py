@@ -4,17 +4,30 @@ CARD_KEYS = {"card_id", "question", "short_answer", "long_answer", "topic", "dif
 
 
 def test_search_returns_cards_with_scores(client):
-    response = client.get("/v1/search", params={"q": "What is backpropagation?", "k": 3})
+    params = {"q": "What is backpropagation?", "k": 3, "min_score": -1}
+    response = client.get("/v1/search", params=params)
     assert response.status_code == 200
     results = response.json()["results"]
     assert len(results) == 3
     assert CARD_KEYS | {"score"} <= set(results[0])
     assert results[0]["card_id"] == "backpropagation"
-    assert results[0]["score"] >= results[1]["score"] >= results[2]["score"]
+    assert all(-1 <= r["score"] <= 1 for r in results)
+
+
+def test_search_drops_results_below_the_relevance_floor(client, settings):
+    params = {"q": "What is backpropagation?", "k": 10}
+    default = client.get("/v1/search", params=params).json()["results"]
+    floor = settings.retrieval.search_min_score
+    assert default and all(r["score"] >= floor for r in default)
+    strict = client.get("/v1/search", params={**params, "min_score": 0.99}).json()["results"]
+    everything = client.get("/v1/search", params={**params, "min_score": -1}).json()["results"]
+    assert len(strict) < len(default) < len(everything) == 10
+    assert client.get("/v1/search", params={**params, "min_score": 2}).status_code == 422
 
 
 def test_search_filters_by_topic_and_difficulty(client):
-    params = {"q": "dropout", "k": 10, "topic": "regularization", "difficulty": ["easy"]}
+    params = {"q": "dropout", "k": 10, "topic": "regularization", "difficulty": ["easy"],
+              "min_score": -1}  # fmt: skip
     results = client.get("/v1/search", params=params).json()["results"]
     assert results and all(r["topic"] == "regularization" for r in results)
     assert all(r["difficulty"] == "easy" for r in results)
@@ -92,3 +105,11 @@ def test_openapi_docs_are_served(client):
     assert client.get("/docs").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/v1/search", "/v1/ask", "/v1/cards/{card_id}", "/healthz"} <= set(paths)
+
+
+def test_ask_passes_filters_down(client, fake_llm):
+    body = {"question": "What is dropout and why does it help?", "difficulty": ["medium"]}
+    cards = client.post("/v1/ask", json=body).json()["cards"]
+    assert cards and all(c["difficulty"] == "medium" for c in cards)
+    unknown = client.post("/v1/ask", json={**body, "deck": ["no-such-deck"]}).json()
+    assert unknown["refused"] is True and unknown["cards"] == []

@@ -1,5 +1,9 @@
 """The retrieval eval as a gate: real encoder, real Chroma, the shipped eval set."""
 
+import json
+from pathlib import Path
+
+import evals
 from evals.retrieval import load_queries, run_retrieval_eval
 
 HIT_AT_5_FLOOR = 0.9
@@ -45,3 +49,17 @@ def test_grounding_with_the_real_encoder_fixes_a_wrong_citation(real_components)
     text = "During inference dropout is disabled and activations are scaled by (1-p) [1]."
     grounded = real_components.answerer.grounder.ground(text, cards)
     assert grounded.cited == (2,) and grounded.grounded
+
+
+BASELINE = json.loads((Path(evals.__file__).parent / "baseline.json").read_text())
+ALLOWED_DROP = 0.02
+
+
+def test_cardrag_retrieval_does_not_regress_below_the_stored_baseline(real_components):
+    result = run_retrieval_eval(
+        real_components.retriever, load_queries(), topic_lookup(real_components)
+    )
+    metrics, baseline = result.metrics(), BASELINE["metrics"]
+    assert metrics["queries"] == BASELINE["queries"], "eval set changed: re-measure the baseline"
+    for name in ("mrr", "hit@5"):
+        assert metrics[name] >= baseline[name] - ALLOWED_DROP, (name, metrics, baseline)
