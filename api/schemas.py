@@ -62,6 +62,9 @@ class AskResponse(BaseModel):
     answer: str
     citations: list[CitationOut]
     refused: bool = Field(description="True when the cards do not cover the question.")
+    grounded: bool = Field(
+        description="True when every sentence of the answer is supported by a card it cites."
+    )
     cards: list[SearchResult] = Field(description="The cards shown to the LLM, in [n] order.")
     timings_ms: dict[str, float]
 
@@ -71,6 +74,7 @@ class AskResponse(BaseModel):
             answer=answer.answer,
             citations=[CitationOut(**vars(c)) for c in answer.citations],
             refused=answer.refused,
+            grounded=answer.grounded,
             cards=[SearchResult.from_hit(hit) for hit in answer.cards],
             timings_ms=answer.timings,
         )

