@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
@@ -40,6 +41,9 @@ def cli_errors() -> Iterator[None]:
     except CardragError as exc:
         # typer.echo, not rich: rich would wrap or shorten long file paths in the message.
         typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    except ValidationError as exc:  # a CARDRAG_* variable out of range or of the wrong type
+        typer.echo(f"error: invalid configuration (CARDRAG_* environment): {exc}", err=True)
         raise typer.Exit(1) from None
 
 
@@ -197,7 +201,8 @@ def models_list() -> None:
     """List the bundled models and whether each is assembled."""
     from rag.model_assets import BUNDLED_MODELS, model_path
 
-    models_dir = Settings().models_dir
+    with cli_errors():
+        models_dir = Settings().models_dir
     for name in BUNDLED_MODELS:
         path = model_path(models_dir, name)
         out.print(f"{name}\t{'present' if path.is_file() else 'missing'}\t{path}")

@@ -82,18 +82,21 @@ class LlamaCppGenerator:
     ) -> Iterator[str]:
         self.load()
         with self._generate_lock:
-            chunks = self._model.create_chat_completion(
-                messages=list(messages),
-                max_tokens=max_tokens,
-                temperature=temperature,
-                top_p=0.9,
-                repeat_penalty=1.05,
-                stream=True,
-            )
-            for chunk in chunks:
-                piece = chunk["choices"][0]["delta"].get("content")
-                if piece:
-                    yield piece
+            try:
+                chunks = self._model.create_chat_completion(
+                    messages=list(messages),
+                    max_tokens=max_tokens,
+                    temperature=temperature,
+                    top_p=0.9,
+                    repeat_penalty=1.05,
+                    stream=True,
+                )
+                for chunk in chunks:
+                    piece = chunk["choices"][0]["delta"].get("content")
+                    if piece:
+                        yield piece
+            except (RuntimeError, ValueError, KeyError) as exc:  # e.g. prompt exceeds n_ctx
+                raise LLMUnavailable(f"llama.cpp failed: {exc}") from exc
 
 
 class OpenAICompatibleGenerator:

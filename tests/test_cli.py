@@ -104,3 +104,11 @@ def test_answer_eval_json_on_the_fake_llm(env):
     assert report["in_corpus"] == 5 and report["out_of_corpus"] == 5
     assert 0 <= report["citation_precision"] <= 1
     assert 0 <= report["refusal_rate_out_of_corpus"] <= 1
+
+
+def test_invalid_configuration_is_a_clear_error(env, monkeypatch):
+    monkeypatch.setenv("CARDRAG_LLM__TEMPERATURE", "0.9")
+    result = run("search", "dropout")
+    assert result.exit_code == 1
+    assert "invalid configuration" in result.stderr and "temperature" in result.stderr
+    assert "Traceback" not in result.output

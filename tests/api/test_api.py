@@ -113,3 +113,17 @@ def test_ask_passes_filters_down(client, fake_llm):
     assert cards and all(c["difficulty"] == "medium" for c in cards)
     unknown = client.post("/v1/ask", json={**body, "deck": ["no-such-deck"]}).json()
     assert unknown["refused"] is True and unknown["cards"] == []
+
+
+def test_an_empty_index_answers_without_errors(settings, fake_llm):
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from rag.components import build_components
+    from rag.testing import HashingEmbedding
+
+    empty = build_components(settings, llm=fake_llm, embedder=HashingEmbedding())
+    with TestClient(create_app(settings, empty)) as client:
+        assert client.get("/healthz").json()["cards"] == 0
+        assert client.get("/v1/search", params={"q": "dropout"}).json() == {"results": []}
+        assert client.post("/v1/ask", json={"question": "What is dropout?"}).json()["refused"]
