@@ -9,7 +9,6 @@ from rag.errors import (
     CardError,
     CardNotFound,
     CardragError,
-    IndexNotReady,
     LLMUnavailable,
     ModelNotAvailable,
 )
@@ -19,7 +18,6 @@ log = logging.getLogger("cardrag.api")
 STATUS_BY_ERROR: dict[type[CardragError], int] = {
     CardNotFound: 404,
     CardError: 400,
-    IndexNotReady: 503,
     ModelNotAvailable: 503,
     LLMUnavailable: 503,
 }

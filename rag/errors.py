@@ -13,17 +13,9 @@ class CardNotFound(CardragError):
     """No card with that id is in the index."""
 
 
-class IndexNotReady(CardragError):
-    """The index is empty or missing: run `cardrag ingest` first."""
-
-
 class ModelNotAvailable(CardragError):
     """A model file or package is missing: run `make install` (or `cardrag models fetch`)."""
 
 
 class LLMUnavailable(CardragError):
     """The LLM backend failed, timed out or returned nothing usable."""
-
-
-class DataDirLocked(CardragError):
-    """Another process is writing to the same data directory."""

@@ -66,16 +66,6 @@ def model_path(models_dir: Path, name: str) -> Path:
     return models_dir / bundled_model(name).filename
 
 
-def require_model_file(models_dir: Path, name: str) -> Path:
-    path = model_path(models_dir, name)
-    if not path.is_file():
-        raise ModelNotAvailable(
-            f"model file {path} is missing: run `make install` "
-            f"(or `cardrag models fetch {name}`)"
-        )
-    return path
-
-
 def fetch(name: str, models_dir: Path) -> Path:
     """Download, join and verify a bundled model unless a verified copy is already there."""
     spec = bundled_model(name)

@@ -14,7 +14,6 @@ from collections.abc import Iterator, Sequence
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from pydantic import PrivateAttr
 
-from rag.errors import LLMUnavailable
 from rag.llm import Message
 
 DEFAULT_FAKE_REPLY = "According to the cards, this is covered in [1]."
@@ -60,16 +59,6 @@ class FakeLLM:
     def _echo(self, messages: Sequence[Message]) -> str:
         found = _SHORT_ANSWER.search(messages[-1]["content"]) if messages else None
         return f"{found.group(1).strip()} [1]" if found else self.default
-
-
-class FailingLLM(FakeLLM):
-    """Always fails, as an unreachable backend does."""
-
-    description = "failing"
-
-    def stream(self, messages, *, max_tokens, temperature):  # type: ignore[no-untyped-def]
-        self.prompts.append(list(messages))
-        raise LLMUnavailable("fake backend is down")
 
 
 class HashingEmbedding(BaseEmbedding):
