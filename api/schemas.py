@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from rag.answer import Answer
-from rag.retrieve import ScoredCard
+from rag.hits import ScoredCard
 
 Question = Annotated[
     str,

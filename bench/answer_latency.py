@@ -30,7 +30,8 @@ def main() -> None:
 
     settings = Settings(data_dir=Path(args.data_dir), llm={"model": args.model})
     components = build_components(settings)
-    components.indexer.sync(all_cards(load_corpus(settings.corpus_dir)))
+    cards = all_cards(load_corpus(settings.corpus_dir))
+    components.indexer.sync(cards)
     queries = [q.question for q in load_queries(split="dev")]
 
     load_started = time.perf_counter()
@@ -55,7 +56,7 @@ def main() -> None:
         f"## Answer latency ({datetime.now(UTC):%Y-%m-%d}, {platform.machine()}, "
         f"2 cores, `python -m bench.answer_latency`)",
         "",
-        f"Corpus: {len(all_cards(load_corpus(settings.corpus_dir)))} cards. "
+        f"Corpus: {len(cards)} cards. "
         f"LLM: {args.model} Q4_K_M on llama-cpp-python (portable AVX2 build), "
         f"{settings.llm.threads} threads; encoder all-MiniLM-L6-v2 on "
         f"{settings.embedder.threads} torch threads.",

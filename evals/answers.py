@@ -42,7 +42,7 @@ def _answer(answerer: Answerer, question: str, in_corpus: bool, gold: frozenset[
     answer = answerer.ask(question)
     return AnswerRow(
         question=question, in_corpus=in_corpus, gold=gold, refused=answer.refused,
-        llm_called="generate_ms" in answer.timings or bool(answer.cards),
+        llm_called="generate_ms" in answer.timings,
         grounded=answer.grounded, cited=tuple(c.card_id for c in answer.citations),
         answer=answer.answer, seconds=time.perf_counter() - started,
     )  # fmt: skip

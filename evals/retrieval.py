@@ -8,10 +8,11 @@ relevant card; nDCG@10 uses the grades; recall@10 is the share of relevant cards
 import json
 import math
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rag.cards import Card
 from rag.hits import Retriever
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -51,6 +52,12 @@ class RetrievalResult:
 
     def metrics(self, subset: list[QueryResult] | None = None) -> dict[str, float]:
         return metrics(self.results if subset is None else subset)
+
+
+def topic_lookup(cards: Iterable[Card]) -> Callable[[str], str]:
+    """card id -> topic, from one read of the catalogue (not a store look-up per query)."""
+    topics = {card.id: card.topic for card in cards}
+    return lambda card_id: topics.get(card_id, "(not in index)")
 
 
 def load_queries(path: Path = RETRIEVAL_SET, split: str = "all") -> list[Query]:

@@ -161,14 +161,14 @@ def evaluate(
         _answer_eval(split if split != "all" else "dev", limit, as_json)
         return
     from evals.report import print_report, report_json
-    from evals.retrieval import load_queries, run_retrieval_eval
+    from evals.retrieval import load_queries, run_retrieval_eval, topic_lookup
     from evals.systems import build_systems
 
     with cli_errors():
         settings = Settings()
         components = _components(settings)
         queries = load_queries(split=split)
-        topic_of = _topic_lookup(components)
+        topic_of = topic_lookup(components.store.all_cards())
         results = {
             name: run_retrieval_eval(system, queries, topic_of)
             for name, system in build_systems(components).items()
@@ -213,14 +213,6 @@ def _require_question(question: str) -> None:
         raise CardragError("the question is empty")
     if len(question) > 1000:
         raise CardragError("the question is longer than 1,000 characters")
-
-
-def _topic_lookup(components):  # type: ignore[no-untyped-def]
-    def topic_of(card_id: str) -> str:
-        card = components.store.get_card(card_id)
-        return card.topic if card else "(not in index)"
-
-    return topic_of
 
 
 def _answer_eval(split: str, limit: int | None, as_json: bool) -> None:

@@ -20,12 +20,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import Stemmer
 from bm25s.stopwords import STOPWORDS_EN_PLUS
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
 from rag.cards import Card
 from rag.citations import markers_in
+from rag.lexical import STEMMER
+from rag.similarity import cosines
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _LEADING_MARKERS = re.compile(r"^((?:\[\d+\]\s*)+)")
@@ -33,7 +34,6 @@ _ANY_MARKER = re.compile(r"\s*\[\d+\]")
 _TRAILING_PUNCT = re.compile(r"([.!?:;]+)$")
 _WORD = re.compile(r"[a-z0-9]+")
 _STOPWORDS = frozenset(STOPWORDS_EN_PLUS)
-_STEMMER = Stemmer.Stemmer("english")
 
 CardVectors = Callable[[Sequence[str]], list[list[float]]]
 
@@ -60,7 +60,7 @@ class Grounder:
         if not sentences or not cards:
             return GroundedText(text=text, cited=(), grounded=False, supports={})
         plain = [_ANY_MARKER.sub("", s).strip() for s in sentences]
-        similarity = _cosines(
+        similarity = cosines(
             self.embedder.get_text_embedding_batch(plain),
             self.card_vectors([card.id for card in cards]),
         )
@@ -114,7 +114,7 @@ def _with_marker(sentence: str, number: int) -> str:
 
 def content_words(text: str) -> set[str]:
     words = [w for w in _WORD.findall(text.lower()) if w not in _STOPWORDS and len(w) > 1]
-    return set(_STEMMER.stemWords(words))
+    return set(STEMMER.stemWords(words))
 
 
 def _word_shares(sentences: Sequence[str], card_texts: Sequence[str]) -> np.ndarray:
@@ -126,10 +126,3 @@ def _word_shares(sentences: Sequence[str], card_texts: Sequence[str]) -> np.ndar
         for j, known in enumerate(card_words):
             shares[i, j] = len(words & known) / len(words) if words else 0.0
     return shares
-
-
-def _cosines(a: list[list[float]], b: list[list[float]]) -> np.ndarray:
-    left, right = np.asarray(a, dtype=np.float32), np.asarray(b, dtype=np.float32)
-    left /= np.linalg.norm(left, axis=1, keepdims=True) + 1e-12
-    right /= np.linalg.norm(right, axis=1, keepdims=True) + 1e-12
-    return left @ right.T

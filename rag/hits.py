@@ -28,15 +28,16 @@ class CardFilters:
     difficulty: Sequence[str] = field(default_factory=tuple)
     deck: Sequence[str] = field(default_factory=tuple)
 
+    FIELDS = ("topic", "difficulty", "deck")
+
+    def active(self) -> list[tuple[str, list[str]]]:
+        """(field, allowed values) for every field that restricts anything."""
+        return [(name, list(values)) for name in self.FIELDS if (values := getattr(self, name))]
+
     def to_metadata_filters(self) -> MetadataFilters | None:
         filters = [
-            MetadataFilter(key=key, value=list(values), operator=FilterOperator.IN)
-            for key, values in (
-                ("topic", self.topic),
-                ("difficulty", self.difficulty),
-                ("deck", self.deck),
-            )
-            if values
+            MetadataFilter(key=key, value=values, operator=FilterOperator.IN)
+            for key, values in self.active()
         ]
         if not filters:
             return None

@@ -17,12 +17,12 @@ fused rank, and scores need not descend.
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
 from rag.hits import CardFilters, ScoredCard
 from rag.lexical import LexicalIndex
 from rag.retrieve import CardRetriever
+from rag.similarity import cosines
 from rag.store import CardStore
 
 
@@ -66,7 +66,10 @@ class HybridRetriever:
                 found.setdefault(hit.card.id, hit)
         cosine = {hit.card.id: hit.score for hit in dense}
         top = sorted(fused, key=lambda card_id: -fused[card_id])[:k]
-        self._fill_cosines([cid for cid in top if cid not in cosine], embedding, cosine)
+        lexical_only = [cid for cid in top if cid not in cosine]
+        if lexical_only:
+            found_cosines = cosines([embedding], self.store.vectors(lexical_only))[0]
+            cosine.update(zip(lexical_only, map(float, found_cosines), strict=True))
         return [ScoredCard(found[cid].card, cosine[cid]) for cid in top]
 
     def lexical(self) -> LexicalIndex:
@@ -76,12 +79,3 @@ class HybridRetriever:
             self._lexical = LexicalIndex(self.store.all_cards())
             self._lexical_key = key
         return self._lexical
-
-    def _fill_cosines(self, ids: list[str], embedding: list[float], into: dict[str, float]) -> None:
-        if not ids:
-            return
-        vectors = np.asarray(self.store.vectors(ids), dtype=np.float32)
-        query = np.asarray(embedding, dtype=np.float32)
-        norms = np.linalg.norm(vectors, axis=1) * (np.linalg.norm(query) or 1.0)
-        for card_id, value in zip(ids, vectors @ query / np.maximum(norms, 1e-12), strict=True):
-            into[card_id] = float(value)

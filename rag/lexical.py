@@ -19,8 +19,7 @@ from rag.hits import CardFilters, ScoredCard
 
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
 _WORDISH = re.compile(r"[A-Za-z][A-Za-z0-9]*")
-_STEMMER = Stemmer.Stemmer("english")
-FILTER_FIELDS = ("topic", "difficulty", "deck")
+STEMMER = Stemmer.Stemmer("english")  # shared with rag.grounding: one stemming everywhere
 
 
 def expand_compounds(text: str) -> str:
@@ -35,7 +34,7 @@ def expand_compounds(text: str) -> str:
 
 def _tokenize(texts: Sequence[str]) -> list[list[str]]:
     return bm25s.tokenize(
-        [expand_compounds(t) for t in texts], stopwords="en", stemmer=_STEMMER,
+        [expand_compounds(t) for t in texts], stopwords="en", stemmer=STEMMER,
         show_progress=False, return_ids=False,
     )  # fmt: skip
 
@@ -45,7 +44,9 @@ class LexicalIndex:
 
     def __init__(self, cards: Sequence[Card], question_weight: int = 1):
         self.cards = list(cards)
-        self._fields = {f: np.array([getattr(c, f) for c in self.cards]) for f in FILTER_FIELDS}
+        self._fields = {
+            name: np.array([getattr(c, name) for c in self.cards]) for name in CardFilters.FIELDS
+        }
         self._bm25 = bm25s.BM25()
         if self.cards:
             texts = [_weighted_text(card, question_weight) for card in self.cards]
@@ -69,10 +70,8 @@ class LexicalIndex:
         if filters is None:
             return None
         mask = np.ones(len(self.cards), dtype=bool)
-        for field in FILTER_FIELDS:
-            values = list(getattr(filters, field))
-            if values:
-                mask &= np.isin(self._fields[field], values)
+        for name, values in filters.active():
+            mask &= np.isin(self._fields[name], values)
         return None if mask.all() else mask.astype(np.float32)
 
 

@@ -10,8 +10,6 @@ from rag.cards import Card
 from rag.hits import CardFilters, ScoredCard
 from rag.store import CardStore
 
-__all__ = ["CardFilters", "CardRetriever", "ScoredCard"]
-
 
 class CardRetriever:
     def __init__(self, store: CardStore, embedder: BaseEmbedding):

@@ -4,7 +4,7 @@ from fastapi import APIRouter
 
 from api.deps import ComponentsDep
 from api.schemas import AskRequest, AskResponse, ErrorResponse
-from rag.retrieve import CardFilters
+from rag.hits import CardFilters
 
 router = APIRouter(tags=["answers"])
 

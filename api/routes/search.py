@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query
 
 from api.deps import ComponentsDep
 from api.schemas import SearchResponse, SearchResult
-from rag.retrieve import CardFilters
+from rag.hits import CardFilters
 
 router = APIRouter(tags=["search"])
 

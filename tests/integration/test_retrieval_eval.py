@@ -4,13 +4,9 @@ import json
 from pathlib import Path
 
 import evals
-from evals.retrieval import load_queries, run_retrieval_eval
+from evals.retrieval import load_queries, run_retrieval_eval, topic_lookup
 
 HIT_AT_5_FLOOR = 0.9
-
-
-def topic_lookup(components):
-    return lambda card_id: components.store.get_card(card_id).topic
 
 
 def test_eval_set_is_large_enough_and_points_at_real_cards(real_components):
@@ -22,7 +18,7 @@ def test_eval_set_is_large_enough_and_points_at_real_cards(real_components):
 
 def test_hit_at_5_stays_above_the_floor(real_components):
     result = run_retrieval_eval(
-        real_components.retriever, load_queries(), topic_lookup(real_components)
+        real_components.retriever, load_queries(), topic_lookup(real_components.store.all_cards())
     )
     metrics = result.metrics()
     assert metrics["hit@5"] >= HIT_AT_5_FLOOR, metrics
@@ -57,7 +53,7 @@ ALLOWED_DROP = 0.02
 
 def test_cardrag_retrieval_does_not_regress_below_the_stored_baseline(real_components):
     result = run_retrieval_eval(
-        real_components.retriever, load_queries(), topic_lookup(real_components)
+        real_components.retriever, load_queries(), topic_lookup(real_components.store.all_cards())
     )
     metrics, baseline = result.metrics(), BASELINE["metrics"]
     assert metrics["queries"] == BASELINE["queries"], "eval set changed: re-measure the baseline"
