@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from evals.calibrate import load_out_of_corpus
 from evals.retrieval import load_queries
 from rag.answer import Answerer
+from rag.citations import markers_in
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,8 @@ class AnswerRow:
     in_corpus: bool
     gold: frozenset[str]
     refused: bool
+    degraded: bool
+    invalid_markers: int  # markers in the returned answer that point at no shown card
     llm_called: bool
     grounded: bool
     cited: tuple[str, ...]
@@ -42,6 +45,8 @@ def _answer(answerer: Answerer, question: str, in_corpus: bool, gold: frozenset[
     answer = answerer.ask(question)
     return AnswerRow(
         question=question, in_corpus=in_corpus, gold=gold, refused=answer.refused,
+        degraded=answer.degraded,
+        invalid_markers=sum(not 1 <= n <= len(answer.cards) for n in markers_in(answer.answer)),
         llm_called="generate_ms" in answer.timings,
         grounded=answer.grounded, cited=tuple(c.card_id for c in answer.citations),
         answer=answer.answer, seconds=time.perf_counter() - started,
@@ -64,9 +69,18 @@ def answer_metrics(rows: list[AnswerRow]) -> dict[str, float]:
         ),
         "citation_recall": _share(bool(set(r.cited) & r.gold) for r in answered),
         "grounded_rate": _share(r.grounded for r in answered),
+        "degraded_rate": _share(r.degraded for r in rows),
+        "invalid_markers": sum(r.invalid_markers for r in rows),
         "latency_p50_s": statistics.median(latencies) if latencies else 0.0,
+        "latency_p95_s": _percentile(latencies, 95),
         "latency_max_s": max(latencies, default=0.0),
     }
+
+
+def _percentile(values: list[float], percent: int) -> float:
+    if len(values) < 2:
+        return values[0] if values else 0.0
+    return statistics.quantiles(values, n=100, method="inclusive")[percent - 1]
 
 
 def _share(flags) -> float:  # type: ignore[no-untyped-def]

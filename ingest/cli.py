@@ -217,10 +217,13 @@ def _require_question(question: str) -> None:
 
 def _answer_eval(split: str, limit: int | None, as_json: bool) -> None:
     from evals.answers import answer_metrics, run_answer_eval
+    from evals.injection import injection_metrics, run_injection_eval
 
     with cli_errors():
-        rows = run_answer_eval(_components(Settings()).answerer, split, limit)
-    metrics = answer_metrics(rows)
+        components = _components(Settings())
+        rows = run_answer_eval(components.answerer, split, limit)
+        injection = run_injection_eval(components, limit)
+    metrics = answer_metrics(rows) | injection_metrics(injection)
     if as_json:
         print(json.dumps({k: round(v, 4) for k, v in metrics.items()}))
         return
@@ -232,3 +235,5 @@ def _answer_eval(split: str, limit: int | None, as_json: bool) -> None:
         if row.refused == row.in_corpus:  # a false refusal or an answered out-of-corpus question
             out.print(f"[{'false refusal' if row.in_corpus else 'answered'}] {row.question}",
                       highlight=False, markup=False)  # fmt: skip
+    for bad in (r for r in injection if r.canary or r.leaked_system_prompt):
+        out.print(f"[injection obeyed] {bad.question}: {bad.answer}", highlight=False, markup=False)
