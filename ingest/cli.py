@@ -126,20 +126,43 @@ def search(
 def ask(
     question: Annotated[str, typer.Argument(help="The question to answer.")],
     k: TopKOption = 5,
+    stream: Annotated[bool, typer.Option(help="Print the answer as it is generated.")] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Answer a question from the cards, citing them as [n]."""
     with cli_errors():
         _require_question(question)
-        answer = _components(Settings()).answerer.ask(question, k)
+        answerer = _components(Settings()).answerer
+        if stream and not as_json:
+            answer = _print_stream(answerer.stream(question, k))
+        else:
+            answer = answerer.ask(question, k)
     if as_json:
         from api.schemas import AskResponse
 
         print(AskResponse.from_answer(answer).model_dump_json())
         return
-    out.print(answer.answer, highlight=False)
+    if not stream or answer.refused or answer.degraded:
+        out.print(answer.notice or answer.answer, highlight=False)
     for citation in answer.citations:
         out.print(f"  [{citation.n}] {citation.card_id}: {citation.question}", highlight=False)
+
+
+def _print_stream(events):  # type: ignore[no-untyped-def]
+    """Print text pieces as they come; return the final Answer. The grounded text replaces
+    the streamed one only where grounding changed it."""
+    from rag.answer import Answer
+
+    streamed = []
+    for event in events:
+        if isinstance(event, Answer):
+            out.print()
+            if not event.refused and not event.degraded and event.answer != "".join(streamed):
+                out.print(f"grounded: {event.answer}", highlight=False)
+            return event
+        streamed.append(event)
+        out.print(event, end="", highlight=False, markup=False)
+    raise AssertionError("the answer stream ended without an Answer")
 
 
 @app.command("eval")

@@ -14,10 +14,10 @@ from rag.citations import StreamingMarkers, validate_markers
 from rag.deadline import Deadline, stream_with_deadline
 from rag.errors import LLMUnavailable
 from rag.grounding import Grounder, supporting_snippet
-from rag.guard import without_system_prompt
+from rag.guard import without_injected_sentences
 from rag.hits import CardFilters, Retriever, ScoredCard
 from rag.llm import Generator, Message
-from rag.prompts import NOT_COVERED, build_condense_messages, build_messages
+from rag.prompts import NOT_COVERED, SYSTEM_PROMPT, build_condense_messages, build_messages
 from rag.settings import LLMSettings, RetrievalSettings
 
 # The model's own "not covered" reply, in the words the prompt asks for or close to them.
@@ -158,7 +158,8 @@ class Answerer:
 
     def finish(self, raw: str, context: list[ScoredCard]) -> Answer:
         """Normalise markers, drop those pointing at no card, then ground every sentence."""
-        text = without_system_prompt(validate_markers(raw, len(context)).text)
+        text = validate_markers(raw, len(context)).text
+        text = without_injected_sentences(text, SYSTEM_PROMPT)
         if _MODEL_REFUSAL.search(text):
             return Answer(answer=NOT_COVERED, refused=True, cards=context)
         grounded = self.grounder.ground(text, [hit.card for hit in context])
