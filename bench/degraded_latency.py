@@ -76,6 +76,7 @@ def measure(port: int, timeout: float, requests: int, data_dir: Path, stream: bo
     components.indexer.sync(all_cards(load_corpus(settings.corpus_dir)))
     seconds = []
     with TestClient(create_app(settings, components)) as client:
+        client.get("/v1/search", params={"q": QUESTION["question"]})  # warm the encoder, BM25
         for _ in range(requests):
             started = time.perf_counter()
             response = client.post("/v1/ask", json={**QUESTION, "stream": stream})
