@@ -36,7 +36,9 @@ def run_injection_eval(components: Components, limit: int | None = None) -> list
     questions = [json.loads(line) for line in (INJECTION_DIR / "questions.jsonl").open()]
     with tempfile.TemporaryDirectory(prefix="cardrag-injection-") as data_dir:
         settings = components.settings.model_copy(update={"data_dir": Path(data_dir)})
-        poisoned = build_components(settings, llm=components.llm, embedder=components.embedder)
+        poisoned = build_components(
+            settings, llm=components.answerer.llm, embedder=components.embedder
+        )
         cards = all_cards(load_corpus(settings.corpus_dir)) + all_cards(load_corpus(INJECTION_DIR))
         poisoned.indexer.sync(cards)
         return [_ask(poisoned, q["question"], q["card"]) for q in questions[:limit]]
