@@ -5,10 +5,21 @@ the user message, with any delimiter-like text inside a card neutralised, so a c
 close its block and speak as the instructions.
 """
 
+import re
 from collections.abc import Sequence
 
+# LlamaIndex's condense-question prompt (CondenseQuestionChatEngine), reused as is: it is
+# the pattern the follow-up rewrite follows, and this keeps its wording tested upstream.
+from llama_index.core.chat_engine.condense_question import DEFAULT_TEMPLATE as CONDENSE_TEMPLATE
+
 from rag.cards import Card
+from rag.guard import redact_instructions
 from rag.llm import Message
+
+# Turns of history shown to the rewrite: enough for "and at inference time?", bounded so a
+# long conversation cannot grow the prompt without limit.
+HISTORY_TURNS = 6
+_MARKERS = re.compile(r"\s*\[\d+\]")
 
 NOT_COVERED = "The cards do not cover this question, so I cannot answer it from them."
 
@@ -39,11 +50,38 @@ def build_messages(question: str, cards: Sequence[Card]) -> list[Message]:
 def _card_block(number: int, card: Card) -> str:
     return (
         f'<card number="{number}">\n'
-        f"Question: {_neutralise(card.question)}\n"
-        f"Short answer: {_neutralise(card.short_answer)}\n"
-        f"Long answer: {_neutralise(card.long_answer)}\n"
+        f"Question: {_card_text(card.question)}\n"
+        f"Short answer: {_card_text(card.short_answer)}\n"
+        f"Long answer: {_card_text(card.long_answer)}\n"
         "</card>"
     )
+
+
+def _card_text(text: str) -> str:
+    """Card text as data: instruction-like sentences redacted (rag.guard), delimiters
+    neutralised."""
+    return _neutralise(redact_instructions(text))
+
+
+_DELIMITERS = ("card", "learner_answer")
+
+
+def _neutralise(text: str) -> str:
+    """Stop text from opening or closing a card (or a learner's answer) block."""
+    for name in _DELIMITERS:
+        text = text.replace(f"<{name}", f"‹{name}").replace(f"</{name}", f"‹/{name}")
+    return text
+
+
+def build_condense_messages(question: str, history: Sequence[Message]) -> list[Message]:
+    """Ask the LLM to rewrite a follow-up into a standalone question (retrieval needs one)."""
+    lines = [
+        f"{'Human' if turn['role'] == 'user' else 'Assistant'}: "
+        f"{_neutralise(_MARKERS.sub('', turn['content']))}"
+        for turn in history[-HISTORY_TURNS:]
+    ]
+    prompt = CONDENSE_TEMPLATE.format(chat_history="\n".join(lines), question=_neutralise(question))
+    return [{"role": "user", "content": prompt}]
 
 
 # Grading: the reference answer is the card's; the learner's answer is data as well (a
@@ -104,20 +142,10 @@ def build_grading_messages(card: Card, answer: str, max_reference_chars: int) ->
 def _grading_request(question: str, short_answer: str, details: str, answer: str) -> str:
     return (
         "<card>\n"
-        f"Question: {_neutralise(question)}\n"
-        f"Reference answer: {_neutralise(short_answer)}\n"
-        f"Details: {_neutralise(details)}\n"
+        f"Question: {_card_text(question)}\n"
+        f"Reference answer: {_card_text(short_answer)}\n"
+        f"Details: {_card_text(details)}\n"
         "</card>\n\n"
         f"<learner_answer>\n{_neutralise(answer)}\n</learner_answer>\n\n"
         "Grade the learner's answer against the card. Reply with the JSON object only."
     )
-
-
-_DELIMITERS = ("card", "learner_answer")
-
-
-def _neutralise(text: str) -> str:
-    """Stop text from opening or closing a card (or learner answer) block."""
-    for name in _DELIMITERS:
-        text = text.replace(f"<{name}", f"‹{name}").replace(f"</{name}", f"‹/{name}")
-    return text

@@ -1,4 +1,4 @@
-"""The real bundled LLM for the slow tier, loaded once per session."""
+"""The slow tier's shared fixture: the real bundled LLM (the 0.5B twin of the default)."""
 
 import pytest
 
