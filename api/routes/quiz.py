@@ -53,6 +53,7 @@ def quiz_grade(request: QuizGradeRequest, components: ComponentsDep) -> QuizGrad
         missing=grade.missing,
         degraded=grade.degraded,
         note=grade.note,
-        citation=CitationOut(n=1, card_id=card.id, question=card.question),
+        citation=CitationOut(n=1, card_id=card.id, question=card.question,
+                             snippet=card.short_answer),  # fmt: skip
         reference=CardOut(**card_fields(card)),
     )

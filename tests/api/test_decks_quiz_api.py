@@ -124,7 +124,8 @@ def test_quiz_grade_returns_score_points_and_the_card(client, fake_llm: FakeLLM)
     assert (body["score"], body["right"], body["missing"], body["degraded"]) == (
         0.6, ["chain rule"], ["weight updates"], False)  # fmt: skip
     assert body["citation"] == {"n": 1, "card_id": "backpropagation",
-                                "question": "What is backpropagation?"}  # fmt: skip
+                                "question": "What is backpropagation?",
+                                "snippet": body["reference"]["short_answer"]}  # fmt: skip
     assert body["reference"]["long_answer"]
     assert "It applies the chain rule." in fake_llm.prompts[-1][-1]["content"]
 
