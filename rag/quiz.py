@@ -17,6 +17,7 @@ from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from rag.cards import Card
+from rag.deadline import Deadline, stream_with_deadline
 from rag.errors import LLMUnavailable, ModelNotAvailable
 from rag.hits import CardFilters
 from rag.llm import Generator
@@ -63,16 +64,17 @@ def _by_id(card: Card) -> str:
 
 
 class Grader:
-    def __init__(self, llm: Generator, settings: QuizSettings):
+    def __init__(self, llm: Generator, settings: QuizSettings, timeout: float = 30.0):
         self.llm = llm
         self.settings = settings
+        self.timeout = timeout  # llm.timeout: a grade is degraded, not late, past it
 
     def grade(self, card: Card, answer: str) -> Grade:
         messages = build_grading_messages(card, answer, self.settings.max_reference_chars)
+        options = {"max_tokens": self.settings.max_tokens, "temperature": self.settings.temperature}
         try:
-            raw = self.llm.generate(
-                messages, max_tokens=self.settings.max_tokens, temperature=self.settings.temperature
-            )
+            raw = "".join(stream_with_deadline(lambda: self.llm.stream(messages, **options),
+                                               Deadline(self.timeout)))  # fmt: skip
         except (LLMUnavailable, ModelNotAvailable) as exc:
             return _degraded(card, f"the LLM could not grade this answer: {exc}")
         parsed = parse_grade(raw)

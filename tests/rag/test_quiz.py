@@ -66,9 +66,9 @@ def test_grading_uses_the_quiz_temperature():
     calls = []
 
     class Recording(FakeLLM):
-        def generate(self, messages, *, max_tokens, temperature):
+        def stream(self, messages, *, max_tokens, temperature):
             calls.append((max_tokens, temperature))
-            return '{"score": 1}'
+            yield '{"score": 1}'
 
     Grader(Recording(), QuizSettings(temperature=0.0, max_tokens=200)).grade(CARD, "x")
     assert calls == [(200, 0.0)]
