@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from llama_index.core.chat_engine.condense_question import DEFAULT_TEMPLATE as CONDENSE_TEMPLATE
 
 from rag.cards import Card
+from rag.guard import redact_instructions
 from rag.llm import Message
 
 # Turns of history shown to the rewrite: enough for "and at inference time?", bounded so a
@@ -49,11 +50,17 @@ def build_messages(question: str, cards: Sequence[Card]) -> list[Message]:
 def _card_block(number: int, card: Card) -> str:
     return (
         f'<card number="{number}">\n'
-        f"Question: {_neutralise(card.question)}\n"
-        f"Short answer: {_neutralise(card.short_answer)}\n"
-        f"Long answer: {_neutralise(card.long_answer)}\n"
+        f"Question: {_card_text(card.question)}\n"
+        f"Short answer: {_card_text(card.short_answer)}\n"
+        f"Long answer: {_card_text(card.long_answer)}\n"
         "</card>"
     )
+
+
+def _card_text(text: str) -> str:
+    """Card text as data: instruction-like sentences redacted (rag.guard), delimiters
+    neutralised."""
+    return _neutralise(redact_instructions(text))
 
 
 def _neutralise(text: str) -> str:
