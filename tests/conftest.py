@@ -17,6 +17,11 @@ CORPUS = REPO_ROOT / "corpus"
 SHARED_SEED = REPO_ROOT.parent / "shared" / "seed"
 
 
+def shipped_card_count() -> int:
+    """Cards in corpus/, read from the decks so tests follow the corpus as it grows."""
+    return len(all_cards(load_corpus(CORPUS)))
+
+
 def make_settings(tmp_path: Path, **overrides: object) -> Settings:
     base = {
         "data_dir": tmp_path / "data",
