@@ -28,6 +28,11 @@ SHARED_SEED = shared_dir() / "seed"
 THEORY_MD = shared_dir() / "external" / "data-science-interviews" / "theory.md"
 
 
+def shipped_card_count() -> int:
+    """Cards in corpus/, read from the decks so tests follow the corpus as it grows."""
+    return len(all_cards(load_corpus(CORPUS)))
+
+
 def make_settings(tmp_path: Path, **overrides: object) -> Settings:
     base = {
         "data_dir": tmp_path / "data",
