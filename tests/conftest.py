@@ -17,6 +17,11 @@ CORPUS = REPO_ROOT / "corpus"
 SHARED_SEED = REPO_ROOT.parent / "shared" / "seed"
 
 
+def shipped_card_count() -> int:
+    """How many cards corpus/ ships, derived so that growing the corpus needs no test edits."""
+    return len(all_cards(load_corpus(CORPUS)))
+
+
 def make_settings(tmp_path: Path, **overrides: object) -> Settings:
     base = {
         "data_dir": tmp_path / "data",
