@@ -27,8 +27,8 @@ def env(tmp_path, monkeypatch):
     return corpus
 
 
-def run(*args: str):
-    return CliRunner().invoke(app, list(args))
+def run(*args: str, input: str | None = None):
+    return CliRunner().invoke(app, list(args), input=input)
 
 
 def test_ingest_json_then_reingest_changes_nothing(env):
