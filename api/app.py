@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from api.errors import install_error_handlers
 from api.routes import ask, cards, health, search
 from rag.components import Components, build_components
+from rag.errors import IndexUnavailable
 from rag.llm import LlamaCppGenerator
 from rag.settings import Settings
 
@@ -20,7 +21,12 @@ def create_app(settings: Settings, components: Components | None = None) -> Fast
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.components = components or build_components(settings)
+        try:
+            app.state.components = components or build_components(settings)
+        except IndexUnavailable as exc:
+            # Fail fast, with the same one line the CLI prints, not a traceback.
+            log.error("error: %s", exc)
+            raise
         _preload(app.state.components, settings)
         yield
 

@@ -9,6 +9,8 @@ from rag.errors import (
     CardError,
     CardNotFound,
     CardragError,
+    IndexBusy,
+    IndexUnavailable,
     LLMUnavailable,
     ModelNotAvailable,
 )
@@ -18,6 +20,8 @@ log = logging.getLogger("cardrag.api")
 STATUS_BY_ERROR: dict[type[CardragError], int] = {
     CardNotFound: 404,
     CardError: 400,
+    IndexBusy: 409,
+    IndexUnavailable: 503,
     ModelNotAvailable: 503,
     LLMUnavailable: 503,
 }

@@ -17,6 +17,13 @@ CORPUS = REPO_ROOT / "corpus"
 SHARED_SEED = REPO_ROOT.parent / "shared" / "seed"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--kill-reps", type=int, default=12,
+        help="How many times the crash-safety test kills an ingest (default 12).",
+    )  # fmt: skip
+
+
 def make_settings(tmp_path: Path, **overrides: object) -> Settings:
     base = {
         "data_dir": tmp_path / "data",
