@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
-from api.routes import ask, cards, health, search
+from api.routes import ask, cards, decks, health, quiz, search
 from rag.components import Components, build_components
 from rag.errors import IndexUnavailable
 from rag.llm import LlamaCppGenerator
@@ -37,7 +37,7 @@ def create_app(settings: Settings, components: Components | None = None) -> Fast
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (search, ask, cards, health):
+    for module in (search, ask, cards, decks, quiz, health):
         app.include_router(module.router)
     return app
 

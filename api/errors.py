@@ -9,6 +9,7 @@ from rag.errors import (
     CardError,
     CardNotFound,
     CardragError,
+    DeckNotFound,
     IndexBusy,
     IndexUnavailable,
     LLMUnavailable,
@@ -19,6 +20,7 @@ log = logging.getLogger("cardrag.api")
 
 STATUS_BY_ERROR: dict[type[CardragError], int] = {
     CardNotFound: 404,
+    DeckNotFound: 404,
     CardError: 400,
     IndexBusy: 409,
     IndexUnavailable: 503,

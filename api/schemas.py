@@ -5,7 +5,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from rag.answer import Answer
-from rag.hits import ScoredCard
+from rag.hits import CardFilters, ScoredCard
+from rag.llm import Message
 
 Question = Annotated[
     str,
@@ -42,6 +43,15 @@ class SearchResponse(BaseModel):
     results: list[SearchResult]
 
 
+class Turn(BaseModel):
+    """One earlier turn of the conversation."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["user", "assistant"]
+    content: Annotated[str, StringConstraints(max_length=4000)]
+
+
 class AskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -50,12 +60,31 @@ class AskRequest(BaseModel):
     topic: FilterValues = []
     difficulty: list[Literal["easy", "medium", "hard"]] = []
     deck: FilterValues = []
+    history: list[Turn] = Field(
+        default=[],
+        max_length=20,
+        description="Earlier turns, oldest first. With history, the question is rewritten "
+        "into a standalone question before retrieval (returned as standalone_question).",
+    )
+    stream: bool = Field(
+        False,
+        description="Server-sent events: `token` events with text as it is generated, then "
+        "one `answer` event with the full response (authoritative: grounding may move or drop "
+        "markers after the tokens were sent).",
+    )
+
+    def filters(self) -> CardFilters:
+        return CardFilters(topic=self.topic, difficulty=self.difficulty, deck=self.deck)
+
+    def turns(self) -> list[Message]:
+        return [{"role": turn.role, "content": turn.content} for turn in self.history]
 
 
 class CitationOut(BaseModel):
     n: int = Field(description="The marker [n] in the answer; cards[n-1] is the card.")
     card_id: str
     question: str
+    snippet: str = Field(description="The part of the card that supports the citation.")
 
 
 class AskResponse(BaseModel):
@@ -64,6 +93,14 @@ class AskResponse(BaseModel):
     refused: bool = Field(description="True when the cards do not cover the question.")
     grounded: bool = Field(
         description="True when every sentence of the answer is supported by a card it cites."
+    )
+    degraded: bool = Field(
+        description="True when the LLM failed or timed out: no generated text, and the "
+        "retrieved cards, each cited, stand in for the answer."
+    )
+    notice: str | None = Field(None, description="Why the answer is degraded.")
+    standalone_question: str | None = Field(
+        None, description="The follow-up rewritten to stand alone (only with history)."
     )
     cards: list[SearchResult] = Field(description="The cards shown to the LLM, in [n] order.")
     timings_ms: dict[str, float]
@@ -75,6 +112,9 @@ class AskResponse(BaseModel):
             citations=[CitationOut(**vars(c)) for c in answer.citations],
             refused=answer.refused,
             grounded=answer.grounded,
+            degraded=answer.degraded,
+            notice=answer.notice,
+            standalone_question=answer.standalone_question,
             cards=[SearchResult.from_hit(hit) for hit in answer.cards],
             timings_ms=answer.timings,
         )
@@ -101,3 +141,93 @@ def card_fields(card) -> dict:  # type: ignore[no-untyped-def]
     data["card_id"] = data.pop("id")
     data["tags"] = list(card.tags)
     return data
+
+
+class DeckOut(BaseModel):
+    deck: str
+    title: str
+    cards: int
+    source: Literal["corpus", "imported"]
+
+
+class DecksResponse(BaseModel):
+    decks: list[DeckOut]
+
+
+class ImportResponse(BaseModel):
+    deck: str
+    title: str
+    cards: int = Field(description="Cards in the deck after the import.")
+    skipped: list[str] = Field(description="Questions left out (no answer), with their line.")
+    added: int = Field(description="Cards added to the index by this sync.")
+    updated: int
+    removed: int
+    unchanged: int
+
+
+class RemoveDeckResponse(BaseModel):
+    deck: str
+    removed: int = Field(description="Cards removed from the index.")
+
+
+CardIds = Annotated[
+    list[Annotated[str, StringConstraints(min_length=1, max_length=120)]],
+    Field(max_length=5000),
+]
+
+
+class ExportRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    card_ids: CardIds = Field(
+        min_length=1, description="Cards to export, e.g. the citations of an /v1/ask answer."
+    )
+    format: Literal["apkg", "csv", "jsonl"] = "apkg"
+    deck_name: Annotated[str, StringConstraints(min_length=1, max_length=120)] = "cardrag"
+
+
+class QuizNextRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    topic: FilterValues = []
+    difficulty: list[Literal["easy", "medium", "hard"]] = []
+    deck: FilterValues = []
+    seen: CardIds = Field([], description="Card ids already asked in this session.")
+    seed: int | None = Field(None, description="Makes the pick reproducible.")
+
+
+class QuizQuestion(BaseModel):
+    card_id: str
+    question: str
+    topic: str
+    difficulty: Literal["easy", "medium", "hard"]
+    deck: str
+
+
+class QuizNextResponse(BaseModel):
+    card: QuizQuestion | None = Field(
+        description="The next question; null when every matching card has been seen."
+    )
+    remaining: int = Field(description="Matching cards not yet seen after this one.")
+
+
+class QuizGradeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    card_id: Annotated[str, StringConstraints(min_length=1, max_length=120)]
+    answer: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=2000),
+        Field(description="The learner's answer, 1 to 2,000 characters."),
+    ]
+
+
+class QuizGradeResponse(BaseModel):
+    card_id: str
+    score: float | None = Field(description="0 to 1; null when the grade is degraded.")
+    right: list[str] = Field(description="What the answer got right.")
+    missing: list[str] = Field(description="What the answer missed or got wrong.")
+    degraded: bool = Field(description="True when the LLM could not grade: compare yourself.")
+    note: str
+    citation: CitationOut = Field(description="The card the grade is based on.")
+    reference: CardOut = Field(description="The card, with its short and long answers.")

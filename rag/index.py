@@ -20,10 +20,11 @@ import logging
 import os
 import shutil
 import sqlite3
+import threading
 import time
 import uuid
-from collections.abc import Sequence
-from contextlib import closing
+from collections.abc import Iterator, Sequence
+from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -115,11 +116,28 @@ class CardIndexer:
         self.data_dir = live.data_dir
         self.base = live.base
         self.embedder = embedder
+        self._holder: int | None = None  # the thread holding the writer lock, if we hold it
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold the data directory's writer lock across more than the sync: a caller that
+        reads its card set (deck files) inside it syncs exactly what is on disk, with no
+        other writer publishing in between. Re-entrant for the thread that holds it; any
+        other writer, in this process or another, gets IndexBusy at once."""
+        if self._holder == threading.get_ident():
+            yield
+            return
+        with writer_lock(self.data_dir):
+            self._holder = threading.get_ident()
+            try:
+                yield
+            finally:
+                self._holder = None
 
     def sync(self, cards: Sequence[Card], show_progress: bool = False) -> IngestReport:
         started = time.perf_counter()
         documents = [card_document(card) for card in cards]
-        with writer_lock(self.data_dir):
+        with self.writing():
             published, store = self._live()
             docstore = _load_docstore(published.docstore_path(self.data_dir)) if published \
                 else SimpleDocumentStore()  # fmt: skip

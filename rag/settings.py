@@ -121,6 +121,28 @@ class RetrievalSettings(BaseModel):
     )
 
 
+class QuizSettings(BaseModel):
+    temperature: float = Field(
+        0.0, ge=0.0, le=0.3, description="Sampling temperature when the LLM grades an answer."
+    )
+    max_tokens: int = Field(
+        320, ge=64, le=2048, description="Most tokens in a grade (a JSON object with lists)."
+    )
+    max_reference_chars: int = Field(
+        4000,
+        ge=200,
+        le=20000,
+        description="The card's long answer is cut to this length in the grading prompt, "
+        "so card and learner's answer fit the model's context window.",
+    )
+
+
+class DecksSettings(BaseModel):
+    max_upload_mb: int = Field(
+        20, ge=1, le=1024, description="Largest file POST /v1/decks/import accepts."
+    )
+
+
 class ServerSettings(BaseModel):
     host: str = Field("127.0.0.1", description="Bind address of `cardrag serve`.")
     port: int = Field(8000, ge=1, le=65535, description="Port of `cardrag serve`.")
@@ -134,7 +156,8 @@ class Settings(BaseSettings):
     )
 
     data_dir: Path = Field(
-        Path("data"), description="Chroma database and ingestion docstore live here."
+        Path("data"),
+        description="Chroma database, ingestion docstore and imported decks (decks/) live here.",
     )
     corpus_dir: Path = Field(REPO_ROOT / "corpus", description="Deck files to ingest.")
     models_dir: Path = Field(
@@ -144,4 +167,6 @@ class Settings(BaseSettings):
     chroma: ChromaSettings = Field(default_factory=ChromaSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    quiz: QuizSettings = Field(default_factory=QuizSettings)
+    decks: DecksSettings = Field(default_factory=DecksSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)

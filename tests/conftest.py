@@ -14,7 +14,17 @@ from rag.settings import REPO_ROOT, EmbedderSettings, Settings
 from rag.testing import FakeLLM, HashingEmbedding
 
 CORPUS = REPO_ROOT / "corpus"
-SHARED_SEED = REPO_ROOT.parent / "shared" / "seed"
+
+
+def shared_dir() -> Path:
+    """The read-only shared/ folder: beside the checkout (CI, /work/main, a worktree under
+    /work), else the workplace's own. Tests that need it skip when it is absent."""
+    candidates = (REPO_ROOT.parent / "shared", Path("/work/shared"))
+    return next((path for path in candidates if path.is_dir()), candidates[0])
+
+
+SHARED_SEED = shared_dir() / "seed"
+THEORY_MD = shared_dir() / "external" / "data-science-interviews" / "theory.md"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

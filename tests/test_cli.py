@@ -27,8 +27,8 @@ def env(tmp_path, monkeypatch):
     return corpus
 
 
-def run(*args: str):
-    return CliRunner().invoke(app, list(args))
+def run(*args: str, input: str | None = None):
+    return CliRunner().invoke(app, list(args), input=input)
 
 
 def test_ingest_json_then_reingest_changes_nothing(env):
@@ -66,6 +66,15 @@ def test_search_and_ask_json(env):
     assert ask["refused"] is False and ask["citations"][0]["n"] == 1
 
 
+def test_ask_stream_prints_the_answer_and_its_citations(env):
+    run("ingest")
+    result = run("ask", "What is backpropagation?", "--stream")
+    assert result.exit_code == 0, result.output
+    # The fake LLM streams the first card's short answer with a [1] marker.
+    assert "It computes gradients layer by layer so neural networks can learn. [1]" in result.stdout
+    assert "[1] backpropagation: What is backpropagation?" in result.stdout
+
+
 def test_empty_question_is_a_clear_error(env):
     result = run("ask", "   ")
     assert result.exit_code == 1
@@ -96,14 +105,19 @@ def test_eval_rejects_an_unknown_split(env):
     assert result.exit_code == 1 and "unknown split" in result.stderr
 
 
-def test_answer_eval_json_on_the_fake_llm(env):
+def test_answer_eval_json_on_the_fake_llm(env, tmp_path):
     run("ingest")
-    result = run("eval", "--answers", "--limit", "5", "--json")
+    rows_file = tmp_path / "rows.jsonl"
+    result = run("eval", "--answers", "--limit", "5", "--json", "--rows", str(rows_file))
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert report["in_corpus"] == 5 and report["out_of_corpus"] == 5
-    assert 0 <= report["citation_precision"] <= 1
-    assert 0 <= report["refusal_rate_out_of_corpus"] <= 1
+    configured = report["at_configured_threshold"]
+    assert configured["in_corpus"] == 10 and configured["out_of_corpus"] == 5
+    assert 0 <= configured["citation_precision"] <= 1
+    assert report["calibrated"]["heldout"]["in_corpus"] == 5
+    assert report["injection"]["injection_questions"] == 5
+    rows = [json.loads(line) for line in rows_file.read_text().splitlines()]
+    assert len(rows) == 15 and {"best_score", "split", "answer"} <= set(rows[0])
 
 
 def test_invalid_configuration_is_a_clear_error(env, monkeypatch):

@@ -17,10 +17,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.errors import install_error_handlers
 from rag.errors import IndexBusy, IndexUnavailable
 from rag.lock import writer_lock
 from rag.settings import REPO_ROOT
+from tests.api.test_decks_quiz_api import CSV, upload
 from tests.conftest import make_settings
 from tests.test_cli import env, run  # noqa: F401  (env is a fixture)
 
@@ -163,16 +163,32 @@ def test_a_killed_writer_leaves_no_lock_behind(data_dir):
     assert run("ingest").exit_code == 0
 
 
-def test_the_api_maps_a_busy_index_to_409():
-    from fastapi import FastAPI
-
-    app = FastAPI()
-    install_error_handlers(app)
-
-    @app.post("/write")
-    def write() -> None:
-        raise IndexBusy("another ingest is writing")
-
-    response = TestClient(app).post("/write")
+def test_a_deck_import_while_another_writer_works_is_a_409_and_changes_nothing(
+    client, settings
+):
+    count = client.get("/healthz").json()["cards"]
+    with writer_lock(settings.data_dir):
+        response = upload(client, CSV.encode())
     assert response.status_code == 409
-    assert response.json() == {"detail": "another ingest is writing"}
+    assert "another ingest is writing to this data directory" in response.json()["detail"]
+    assert client.get("/healthz").json()["cards"] == count
+    assert "hardware" not in {d["deck"] for d in client.get("/v1/decks").json()["decks"]}
+    assert not list((settings.data_dir / "decks").glob("*.yaml"))
+    assert upload(client, CSV.encode()).status_code == 200  # released
+
+
+def test_the_writer_lock_is_held_from_reading_the_card_set_to_publishing(settings):
+    """`cardrag ingest` and deck imports read their cards inside `writing()`: nothing
+    another writer publishes can fall between their read and their sync."""
+    from rag.cards import all_cards, load_corpus
+    from rag.components import build_components
+    from rag.testing import HashingEmbedding
+
+    first = build_components(settings, embedder=HashingEmbedding())
+    second = build_components(settings, embedder=HashingEmbedding())
+    cards = all_cards(load_corpus(settings.corpus_dir))
+    with first.indexer.writing():
+        with pytest.raises(IndexBusy):
+            second.indexer.sync(cards)
+        assert first.indexer.sync(cards).added == len(cards)  # re-entrant for its holder
+    assert second.indexer.sync(cards).unchanged == len(cards)
