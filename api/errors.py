@@ -9,6 +9,7 @@ from rag.errors import (
     CardError,
     CardNotFound,
     CardragError,
+    IndexUnavailable,
     LLMUnavailable,
     ModelNotAvailable,
 )
@@ -20,6 +21,7 @@ STATUS_BY_ERROR: dict[type[CardragError], int] = {
     CardError: 400,
     ModelNotAvailable: 503,
     LLMUnavailable: 503,
+    IndexUnavailable: 503,
 }
 
 

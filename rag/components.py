@@ -90,7 +90,7 @@ def build_components(
     # can ever reach the network.
     LlamaSettings.embed_model = embedder
     LlamaSettings.llm = MockLLM()
-    client = chroma_client(settings.data_dir)
+    client = chroma_client(settings.data_dir, settings.chroma.url)
     store = CardStore(client, settings.chroma.collection)
     indexer = CardIndexer(store, embedder, settings.data_dir / "docstore.json")
     dense = CardRetriever(store, embedder)

@@ -19,3 +19,7 @@ class ModelNotAvailable(CardragError):
 
 class LLMUnavailable(CardragError):
     """The LLM backend failed, timed out or returned nothing usable."""
+
+
+class IndexUnavailable(CardragError):
+    """The Chroma server named by CARDRAG_CHROMA__URL cannot be reached."""

@@ -30,6 +30,13 @@ class EmbedderSettings(BaseModel):
 
 class ChromaSettings(BaseModel):
     collection: str = Field("cards", description="Chroma collection that holds the cards.")
+    url: str | None = Field(
+        None,
+        pattern=r"^https?://[^/\s:]+(:\d+)?/?$",
+        description="A Chroma server (`chroma run`), e.g. http://127.0.0.1:8001, instead of "
+        "the embedded database under data_dir: several API processes can then share one "
+        "index (docs/SCALING.md). The ingestion docstore stays under data_dir.",
+    )
 
 
 class LLMSettings(BaseModel):

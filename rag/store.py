@@ -7,22 +7,36 @@ no embedding function, so Chroma never downloads its default ONNX model.
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import chromadb
 from chromadb.config import Settings as ChromaClientSettings
 from llama_index.vector_stores.chroma import ChromaVectorStore
 
 from rag.cards import Card
+from rag.errors import IndexUnavailable
 
 CHROMA_SUBDIR = "chroma"
 
 
-def chroma_client(data_dir: Path) -> Any:
+def chroma_client(data_dir: Path, url: str | None = None) -> Any:
+    """The embedded database under data_dir, or a Chroma server when `url` is set (several
+    API processes then share one index). The only place that picks between the two."""
+    settings = ChromaClientSettings(anonymized_telemetry=False, allow_reset=False)
+    if url:
+        parts = urlsplit(url)
+        default_port = 443 if parts.scheme == "https" else 80
+        try:
+            return chromadb.HttpClient(
+                host=parts.hostname or "localhost",
+                port=parts.port or default_port,
+                ssl=parts.scheme == "https",
+                settings=settings,
+            )
+        except ValueError as exc:  # chromadb's "Could not connect to a Chroma server"
+            raise IndexUnavailable(f"Chroma server at {url} cannot be reached: {exc}") from exc
     data_dir.mkdir(parents=True, exist_ok=True)
-    return chromadb.PersistentClient(
-        path=str(data_dir / CHROMA_SUBDIR),
-        settings=ChromaClientSettings(anonymized_telemetry=False, allow_reset=False),
-    )
+    return chromadb.PersistentClient(path=str(data_dir / CHROMA_SUBDIR), settings=settings)
 
 
 class CardStore:

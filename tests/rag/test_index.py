@@ -1,7 +1,11 @@
+import pytest
+
 from rag.cards import Card, all_cards, load_corpus
 from rag.components import build_components
 from rag.testing import HashingEmbedding
 from tests.conftest import CORPUS
+
+pytestmark = pytest.mark.both_chroma_modes
 
 
 def corpus_cards() -> list[Card]:
