@@ -140,3 +140,9 @@ def test_malformed_chroma_url_is_a_configuration_error(env, monkeypatch):
     result = run("search", "dropout")
     assert result.exit_code == 1
     assert "invalid configuration" in result.stderr and "chroma.url" in result.stderr
+
+
+def test_several_workers_need_a_chroma_server(env):
+    result = run("serve", "--workers", "2")
+    assert result.exit_code == 1
+    assert "needs a Chroma server" in result.stderr
