@@ -6,8 +6,10 @@ same process right before it (other jobs share the CPU, so the two are measured 
 back), then an unchanged re-ingest as a share of the full one.
 Search: the server in a child process, the load from this one over loopback (bench.serving),
 GET /v1/search k=5 at 1 and 8 concurrent clients; cardrag dense, cardrag hybrid, naive.
-Results accumulate in /tmp/cardrag-perf/results.json; the report and plots are rewritten
-from it, so sizes can be run one at a time.
+With --vectors hashing the cards are embedded by the hashing fake instead (queries still
+by the encoder): it times the ingestion around the encoder and builds large indexes for
+the search runs quickly. Results accumulate in /tmp/cardrag-perf/results.json; the report
+and plots are rewritten from it, so sizes can be run one at a time.
 Run: .venv/bin/python -m bench.scale [--sizes 1000 10000] [--requests 200]
 """
 
@@ -28,27 +30,31 @@ WORK = Path("/tmp/cardrag-perf")
 RESULTS = WORK / "results.json"
 CLIENTS = (1, 8)
 SEARCH_SYSTEMS = ("cardrag dense", "cardrag hybrid", "naive LlamaIndex")
+ENCODER_DIMENSIONS = 384  # all-MiniLM-L6-v2
 
 
-def ingest_child(size: int, system: str) -> dict[str, float]:
-    """Runs in its own process: one ingest of `size` cards, printed as JSON. The raw encoder
-    pass runs right before cardrag's ingest, so both see the same machine load."""
+def ingest_child(size: int, system: str, vectors: str) -> dict[str, float]:
+    """Runs in its own process: one ingest of `size` cards, printed as JSON.
+
+    vectors="encoder": the real encoder; its raw pass runs right before cardrag's ingest,
+    so both see the same machine load. vectors="hashing": the hashing fake (384 dims, a
+    few µs a card) in place of the encoder, so what is timed is everything around the
+    encoder (pipeline, docstore, Chroma), and large indexes for the search benchmark can be
+    built in minutes; an unchanged re-ingest embeds nothing, so its time is the same with
+    either."""
     from rag.embedding import build_embedder
     from rag.settings import Settings
+    from rag.testing import HashingEmbedding
 
     settings = Settings(data_dir=WORK / f"cardrag-{size}", llm={"backend": "fake"})
-    embedder = build_embedder(settings.embedder)
+    if vectors == "encoder":
+        embedder = build_embedder(settings.embedder)
+    else:
+        embedder = HashingEmbedding(dimensions=ENCODER_DIMENSIONS)
     cards = synthetic_cards(size)
     texts = [card.embedding_text() for card in cards]
     embedder.get_text_embedding("warm-up")
     started_load = load_average()
-
-    def raw_encode() -> float:
-        started = time.perf_counter()
-        embedder._model.encode(texts, batch_size=settings.embedder.batch_size,
-                               normalize_embeddings=True)  # fmt: skip
-        return time.perf_counter() - started
-
     result: dict[str, float] = {}
     if system == "cardrag":
         from rag.components import build_components
@@ -56,7 +62,11 @@ def ingest_child(size: int, system: str) -> dict[str, float]:
 
         shutil.rmtree(settings.data_dir, ignore_errors=True)
         components = build_components(settings, llm=FakeLLM(), embedder=embedder)
-        result["raw_encode_s"] = raw_encode()  # right before the ingest, on the same texts
+        if vectors == "encoder":
+            started = time.perf_counter()  # the raw encoder on the same texts, just before
+            embedder._model.encode(texts, batch_size=settings.embedder.batch_size,
+                                   normalize_embeddings=True)  # fmt: skip
+            result["raw_encode_s"] = time.perf_counter() - started
         started = time.perf_counter()
         components.indexer.sync(cards)
         result["ingest_s"] = time.perf_counter() - started
@@ -77,8 +87,9 @@ def ingest_child(size: int, system: str) -> dict[str, float]:
     return result
 
 
-def run_ingest(size: int, system: str) -> dict[str, float]:
-    command = [sys.executable, "-m", "bench.scale", "--ingest-child", system, "--sizes", str(size)]
+def run_ingest(size: int, system: str, vectors: str) -> dict[str, float]:
+    command = [sys.executable, "-m", "bench.scale", "--ingest-child", system, "--vectors",
+               vectors, "--sizes", str(size)]  # fmt: skip
     out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -121,22 +132,29 @@ def save(key: str, value: object) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument("--vectors", choices=["encoder", "hashing"], default="encoder",
+                        help="what embeds the cards at ingest (queries always use the "
+                        "encoder): hashing builds big indexes fast, see ingest_child")  # fmt: skip
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--skip-ingest", action="store_true")
+    parser.add_argument("--skip-search", action="store_true")
     parser.add_argument("--ingest-child", choices=["cardrag", "naive"])
     args = parser.parse_args()
     if args.ingest_child:
-        print(json.dumps(ingest_child(args.sizes[0], args.ingest_child)))
+        print(json.dumps(ingest_child(args.sizes[0], args.ingest_child, args.vectors)))
         return
     WORK.mkdir(exist_ok=True)
     for size in args.sizes:
         if not args.skip_ingest:
             for system in ("cardrag", "naive"):
-                save(f"ingest/{system}/{size}", run_ingest(size, system))
-                print(size, system, "ingested", flush=True)
-        for system in SEARCH_SYSTEMS:
-            save(f"search/{system}/{size}", run_search(size, system, args.requests))
-            print(size, system, "searched", flush=True)
+                result = run_ingest(size, system, args.vectors)
+                save(f"ingest-{args.vectors}/{system}/{size}", result)
+                print(size, system, "ingested", result, flush=True)
+        if not args.skip_search:
+            for system in SEARCH_SYSTEMS:
+                rows = {**run_search(size, system, args.requests), "vectors": args.vectors}
+                save(f"search/{system}/{size}", rows)
+                print(size, system, "searched", rows, flush=True)
     from bench.scale_report import write_report
 
     write_report(json.loads(RESULTS.read_text()))
