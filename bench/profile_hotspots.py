@@ -2,8 +2,9 @@
 
 search: hybrid searches over the index bench.scale built (default 10k cards), in process,
 as the /v1/search route runs them; ingest: a full ingest of synthetic cards into a fresh
-directory. Prints pyinstrument's call tree (the summary in docs/BENCHMARKS.md is read
-from it). Run: .venv/bin/python -m bench.profile_hotspots search|ingest [--size N]
+directory (--vectors hashing: without the encoder, to see the rest). Prints pyinstrument's
+call tree (the summary in docs/BENCHMARKS.md is read from it).
+Run: .venv/bin/python -m bench.profile_hotspots search|ingest [--size N] [--vectors hashing]
 """
 
 import argparse
@@ -11,11 +12,11 @@ import shutil
 
 from pyinstrument import Profiler
 
-from bench.scale import WORK
+from bench.scale import ENCODER_DIMENSIONS, WORK, index_dir
 from bench.synthetic import queries, synthetic_cards
 from rag.components import build_components
 from rag.settings import Settings
-from rag.testing import FakeLLM
+from rag.testing import FakeLLM, HashingEmbedding
 
 
 def main() -> None:
@@ -23,14 +24,19 @@ def main() -> None:
     parser.add_argument("what", choices=["search", "ingest"])
     parser.add_argument("--size", type=int, default=10000)
     parser.add_argument("--searches", type=int, default=200)
+    parser.add_argument("--vectors", choices=["encoder", "hashing"], default="encoder",
+                        help="ingest: hashing leaves out the encoder to show the rest")  # fmt: skip
     args = parser.parse_args()
     cards = synthetic_cards(args.size)
     if args.what == "search":
-        settings = Settings(data_dir=WORK / f"cardrag-{args.size}", llm={"backend": "fake"})
+        data_dir = index_dir("cardrag", args.size, "hashing")  # built by bench.scale
+        settings = Settings(data_dir=data_dir, llm={"backend": "fake"})
     else:
         settings = Settings(data_dir=WORK / f"profile-ingest-{args.size}", llm={"backend": "fake"})
         shutil.rmtree(settings.data_dir, ignore_errors=True)
-    components = build_components(settings, llm=FakeLLM())
+    hashing = args.vectors == "hashing"
+    embedder = HashingEmbedding(dimensions=ENCODER_DIMENSIONS) if hashing else None
+    components = build_components(settings, llm=FakeLLM(), embedder=embedder)
     components.embedder.get_text_embedding("warm-up")
     profiler = Profiler(interval=0.001)
     if args.what == "search":

@@ -20,10 +20,12 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from bench.report import load_average, percentile
-from bench.serving import cardrag_server, free_port, load, peak_rss_mb, running
+from bench.serving import cardrag_server, cpu_seconds, free_port, load, peak_rss_mb, running
 from bench.synthetic import queries, synthetic_cards
 
 WORK = Path("/tmp/cardrag-perf")
@@ -31,6 +33,15 @@ RESULTS = WORK / "results.json"
 CLIENTS = (1, 8)
 SEARCH_SYSTEMS = ("cardrag dense", "cardrag hybrid", "naive LlamaIndex")
 ENCODER_DIMENSIONS = 384  # all-MiniLM-L6-v2
+
+
+@contextmanager
+def timed(result: dict[str, float], name: str) -> Iterator[None]:
+    """Wall seconds and CPU seconds (all threads of this process) of the block."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    yield
+    result[f"{name}_s"] = time.perf_counter() - wall
+    result[f"{name}_cpu_s"] = time.process_time() - cpu
 
 
 def ingest_child(size: int, system: str, vectors: str) -> dict[str, float]:
@@ -46,7 +57,7 @@ def ingest_child(size: int, system: str, vectors: str) -> dict[str, float]:
     from rag.settings import Settings
     from rag.testing import HashingEmbedding
 
-    settings = Settings(data_dir=WORK / f"cardrag-{size}", llm={"backend": "fake"})
+    settings = Settings(data_dir=index_dir("cardrag", size, vectors), llm={"backend": "fake"})
     if vectors == "encoder":
         embedder = build_embedder(settings.embedder)
     else:
@@ -63,25 +74,21 @@ def ingest_child(size: int, system: str, vectors: str) -> dict[str, float]:
         shutil.rmtree(settings.data_dir, ignore_errors=True)
         components = build_components(settings, llm=FakeLLM(), embedder=embedder)
         if vectors == "encoder":
-            started = time.perf_counter()  # the raw encoder on the same texts, just before
-            embedder._model.encode(texts, batch_size=settings.embedder.batch_size,
-                                   normalize_embeddings=True)  # fmt: skip
-            result["raw_encode_s"] = time.perf_counter() - started
-        started = time.perf_counter()
-        components.indexer.sync(cards)
-        result["ingest_s"] = time.perf_counter() - started
-        started = time.perf_counter()
-        report = components.indexer.sync(cards)
-        result["reingest_s"] = time.perf_counter() - started
+            with timed(result, "raw_encode"):  # the raw encoder on the same texts, just before
+                embedder._model.encode(texts, batch_size=settings.embedder.batch_size,
+                                       normalize_embeddings=True)  # fmt: skip
+        with timed(result, "ingest"):
+            components.indexer.sync(cards)
+        with timed(result, "reingest"):
+            report = components.indexer.sync(cards)
         assert report.unchanged == size, report
     else:
         from bench.naive import build
 
-        persist = WORK / f"naive-{size}"
+        persist = index_dir("naive", size, vectors)
         shutil.rmtree(persist, ignore_errors=True)
-        started = time.perf_counter()
-        build(cards, embedder, persist)
-        result["ingest_s"] = time.perf_counter() - started
+        with timed(result, "ingest"):
+            build(cards, embedder, persist)
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result["load"] = f"{started_load} → {load_average()}"  # type: ignore[assignment]
     return result
@@ -94,16 +101,21 @@ def run_ingest(size: int, system: str, vectors: str) -> dict[str, float]:
     return json.loads(out.strip().splitlines()[-1])
 
 
-def run_search(size: int, system: str, requests: int) -> dict[str, object]:
+def index_dir(system: str, size: int, vectors: str) -> Path:
+    return WORK / f"{system}-{size}-{vectors}"
+
+
+def run_search(size: int, system: str, requests: int, vectors: str) -> dict[str, object]:
     cards = synthetic_cards(size)
     params = [{"q": q, "k": 5} for q in queries(cards, requests)]
     port = free_port()
     if system == "naive LlamaIndex":
         command = [sys.executable, "-m", "bench.naive", "serve", "--index",
-                   str(WORK / f"naive-{size}"), "--port", str(port)]  # fmt: skip
+                   str(index_dir("naive", size, vectors)), "--port", str(port)]  # fmt: skip
         server = running(command, f"http://127.0.0.1:{port}/healthz")
     else:
-        env = {"CARDRAG_DATA_DIR": str(WORK / f"cardrag-{size}"), "CARDRAG_LLM__BACKEND": "fake",
+        env = {"CARDRAG_DATA_DIR": str(index_dir("cardrag", size, vectors)),
+               "CARDRAG_LLM__BACKEND": "fake",
                "CARDRAG_RETRIEVAL__MODE": system.split()[-1]}  # fmt: skip
         server = cardrag_server(port, env)
     url = f"http://127.0.0.1:{port}/v1/search"
@@ -111,13 +123,15 @@ def run_search(size: int, system: str, requests: int) -> dict[str, object]:
     with server as process:
         load(url, params[:20], 1)  # warm-up: first queries build BM25, fill caches
         for clients in CLIENTS:
-            before = load_average()
+            before, cpu_before = load_average(), cpu_seconds(process.pid)
             result = load(url, params, clients)
+            cpu_ms = (cpu_seconds(process.pid) - cpu_before) * 1000 / len(params)
             ms = result.latencies_ms
             rows[str(clients)] = {
                 "p50": percentile(ms, 0.5), "p95": percentile(ms, 0.95),
                 "p99": percentile(ms, 0.99), "rps": result.rps, "errors": result.errors,
                 "requests": len(ms), "load": f"{before} → {load_average()}",
+                "cpu_ms": cpu_ms,
             }  # fmt: skip
         rows["peak_rss_mb"] = peak_rss_mb(process.pid)
     return rows
@@ -138,6 +152,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--skip-ingest", action="store_true")
     parser.add_argument("--skip-search", action="store_true")
+    parser.add_argument("--ingest-systems", nargs="+", choices=["cardrag", "naive"],
+                        default=["cardrag", "naive"])  # fmt: skip
     parser.add_argument("--ingest-child", choices=["cardrag", "naive"])
     args = parser.parse_args()
     if args.ingest_child:
@@ -146,13 +162,14 @@ def main() -> None:
     WORK.mkdir(exist_ok=True)
     for size in args.sizes:
         if not args.skip_ingest:
-            for system in ("cardrag", "naive"):
+            for system in args.ingest_systems:
                 result = run_ingest(size, system, args.vectors)
                 save(f"ingest-{args.vectors}/{system}/{size}", result)
                 print(size, system, "ingested", result, flush=True)
         if not args.skip_search:
             for system in SEARCH_SYSTEMS:
-                rows = {**run_search(size, system, args.requests), "vectors": args.vectors}
+                rows = {**run_search(size, system, args.requests, args.vectors),
+                        "vectors": args.vectors}  # fmt: skip
                 save(f"search/{system}/{size}", rows)
                 print(size, system, "searched", rows, flush=True)
     from bench.scale_report import write_report

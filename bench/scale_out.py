@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 
 from bench.report import load_average, percentile, write_section
-from bench.scale import WORK
+from bench.scale import WORK, index_dir
 from bench.serving import cardrag_server, chroma_server, free_port, load, peak_rss_mb, running
 from bench.synthetic import queries, synthetic_cards
 from evals.retrieval import load_queries
@@ -68,6 +68,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=10000)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--answers", type=int, default=4)
+    parser.add_argument("--vectors", choices=["encoder", "hashing"], default="hashing",
+                        help="which index bench.scale built to copy")  # fmt: skip
     args = parser.parse_args()
     settings = Settings()
     from rag.model_assets import model_path
@@ -84,7 +86,8 @@ def main() -> None:
         llm_server(llm_port, model) as llm,
     ):
         url = f"http://127.0.0.1:{chroma_port}"
-        copied = copy_index(WORK / f"cardrag-{args.size}", url, settings.chroma.collection)
+        source = index_dir("cardrag", args.size, args.vectors)
+        copied = copy_index(source, url, settings.chroma.collection)
         env = {"CARDRAG_CHROMA__URL": url, "CARDRAG_DATA_DIR": str(WORK / "scale-out"),
                "CARDRAG_LLM__BACKEND": "openai", "CARDRAG_LLM__MODEL": "cardrag-llm",
                "CARDRAG_LLM__BASE_URL": f"http://127.0.0.1:{llm_port}/v1",

@@ -27,8 +27,9 @@ def _raw_cps(results: dict) -> tuple[int, float] | None:
 
 def ingest_table(results: dict) -> list[str]:
     rows = [
-        "| cards | system | embedder | ingest s | cards/s | raw encode cards/s | ratio to raw | "
-        "unchanged re-ingest s (share of full) | peak RSS MB | load avg |",
+        "| cards | system | embedder | ingest s (CPU s) | cards/s | raw encode cards/s | "
+        "ratio to raw: wall (CPU) | unchanged re-ingest s (share of full) | peak RSS MB | "
+        "load avg |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for size in _sizes(results, "ingest-"):
@@ -42,13 +43,16 @@ def ingest_table(results: dict) -> list[str]:
                 if vectors == "encoder":
                     raw_cps = size / raw_run["raw_encode_s"]
                     raw, ratio = f"{raw_cps:.1f}", f"{cps / raw_cps:.2f}×"
+                    if "ingest_cpu_s" in r and "raw_encode_cpu_s" in raw_run:
+                        ratio += f" ({raw_run['raw_encode_cpu_s'] / r['ingest_cpu_s']:.2f}×)"
                 else:
                     raw, ratio = "–", "–"
                 if "reingest_s" in r:
                     reingest = f"{r['reingest_s']:.2f} ({r['reingest_s'] / r['ingest_s']:.1%})"
                 else:
                     reingest = "rebuilds everything (100 %)"
-                rows.append(f"| {size:,} | {system} | {vectors} | {r['ingest_s']:.1f} | "
+                cpu = f" ({r['ingest_cpu_s']:.1f})" if "ingest_cpu_s" in r else ""
+                rows.append(f"| {size:,} | {system} | {vectors} | {r['ingest_s']:.1f}{cpu} | "
                             f"{cps:.1f} | {raw} | {ratio} | {reingest} | "
                             f"{r['peak_rss_mb']:.0f} | {r['load']} |")  # fmt: skip
     return rows
@@ -78,8 +82,8 @@ def ingest_estimates(results: dict) -> list[str]:
 def search_table(results: dict) -> list[str]:
     rows = [
         "| cards | card vectors | system | clients | p50 ms | p95 ms | p99 ms | req/s | errors | "
-        "server peak RSS MB | load avg |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "server CPU ms / request | server peak RSS MB | load avg |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for size in _sizes(results, "search/"):
         for system in SEARCH_SYSTEMS:
@@ -91,7 +95,8 @@ def search_table(results: dict) -> list[str]:
                 vectors = r.get("vectors", "encoder")
                 rows.append(f"| {size:,} | {vectors} | {system} | {clients} | {c['p50']:.1f} | "
                             f"{c['p95']:.1f} | {c['p99']:.1f} | {c['rps']:.1f} | {c['errors']} | "
-                            f"{r['peak_rss_mb']:.0f} | {c['load']} |")  # fmt: skip
+                            f"{c.get('cpu_ms', float('nan')):.1f} | {r['peak_rss_mb']:.0f} | "
+                            f"{c['load']} |")  # fmt: skip
     return rows
 
 
@@ -149,7 +154,8 @@ def write_report(results: dict) -> None:
         "nothing changed (target ≤ 3 % of the full ingest). *hashing*: the hashing fake "
         "(384 dims) in place of the encoder, so the time is everything around the encoder "
         "(pipeline, docstore, Chroma); it is how the larger sizes were indexed for the search "
-        "runs. Load avg: 1-minute load "
+        "runs. CPU s: CPU time of the process (all threads); with other jobs on the cores it is "
+        "the steadier measure of the work. Load avg: 1-minute load "
         "average before → after (2 cores; other jobs were running).",
         "",
         *ingest_table(results),
@@ -169,7 +175,9 @@ def write_report(results: dict) -> None:
         "how good the stored vectors are, only on how many). The naive pipeline is served by a "
         "minimal FastAPI app "
         "around `index.as_retriever` (bench/naive.py). Target: p95 ≤ 50 ms at 10k cards with "
-        "8 clients.",
+        "8 clients. *Server CPU ms / request*: the server process's CPU time over the run "
+        "divided by the requests, the cost of one search whatever the wait for a core; 2 idle "
+        "cores serve at most 2,000 / that many requests a second.",
         "",
         *search_table(results),
         "",

@@ -47,7 +47,8 @@ TEST_CHROMA_URL_VARIABLE = "CARDRAG_TEST_CHROMA_URL"
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if metafunc.definition.get_closest_marker("both_chroma_modes"):
+    marked = metafunc.definition.get_closest_marker("both_chroma_modes")
+    if marked and "chroma_mode" in metafunc.fixturenames:
         metafunc.parametrize("chroma_mode", CHROMA_MODES, indirect=True)
 
 

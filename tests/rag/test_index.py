@@ -2,6 +2,7 @@ import pytest
 
 from rag.cards import Card, all_cards, load_corpus
 from rag.components import build_components
+from rag.index import CardToNode, card_document
 from rag.testing import HashingEmbedding
 from tests.conftest import CORPUS
 
@@ -75,3 +76,12 @@ def test_vectors_the_docstore_lost_track_of_are_rebuilt(settings):
     report = again.indexer.sync(cards)
     assert report.added == len(cards)
     assert again.store.count() == len(cards)
+
+
+def test_nodes_reach_the_embedder_shortest_first():
+    """The embedder pads each batch to its longest text; length order keeps padding low."""
+    cards = corpus_cards()
+    nodes = CardToNode()([card_document(card) for card in reversed(cards)])
+    lengths = [len(node.get_content()) for node in nodes]
+    assert lengths == sorted(lengths)
+    assert sorted(node.id_ for node in nodes) == sorted(card.id for card in cards)
