@@ -45,6 +45,12 @@ def create_app(settings: Settings, components: Components | None = None) -> Fast
     return app
 
 
+def app_from_environment() -> FastAPI:
+    """uvicorn's factory for `cardrag serve --workers N`: every worker process calls it and
+    builds its app from the CARDRAG_* environment."""
+    return create_app(Settings())
+
+
 def _preload(components: Components, settings: Settings) -> None:
     """Load the bundled model at start-up so the first question does not pay for it."""
     if settings.llm.preload and isinstance(components.llm, LlamaCppGenerator):

@@ -274,6 +274,11 @@ def _read_file(path: Path) -> bytes:
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
     port: Annotated[int | None, typer.Option(min=1, max=65535, help="Port.")] = None,
+    workers: Annotated[
+        int,
+        typer.Option(min=1, max=64, help="Worker processes; more than 1 needs "
+                     "CARDRAG_CHROMA__URL (docs/SCALING.md)."),
+    ] = 1,
 ) -> None:
     """Serve the HTTP API (and its OpenAPI docs at /docs)."""
     import uvicorn
@@ -285,10 +290,18 @@ def serve(
         server = settings.server.model_copy(
             update={k: v for k, v in {"host": host, "port": port}.items() if v is not None}
         )
-        # Built here rather than in the app's start-up, so that an unreadable index is one
-        # line and exit 1 before uvicorn starts, like every other command.
-        components = _components(settings)
-        uvicorn.run(create_app(settings, components), host=server.host, port=server.port)
+        if workers == 1:
+            # Built here rather than in the app's start-up, so that an unreadable index is
+            # one line and exit 1 before uvicorn starts, like every other command.
+            components = _components(settings)
+            uvicorn.run(create_app(settings, components), host=server.host, port=server.port)
+            return
+        if not settings.chroma.url:
+            # Embedded Chroma is one process's database: workers would each open it.
+            raise CardragError("--workers above 1 needs a Chroma server: set CARDRAG_CHROMA__URL")
+        # Each worker process builds its own app (and components) from the environment.
+        uvicorn.run("api.app:app_from_environment", factory=True, workers=workers,
+                    host=server.host, port=server.port)  # fmt: skip
 
 
 @app.command()

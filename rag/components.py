@@ -91,7 +91,7 @@ def build_components(
     LlamaSettings.llm = MockLLM()
     # Opened and counted now: a damaged or unreadable index fails here, with one clear
     # message naming the directory, before anything is served or written.
-    store = LiveIndex(chroma_client(settings.data_dir), settings.data_dir,
+    store = LiveIndex(chroma_client(settings.data_dir, settings.chroma.url), settings.data_dir,
                       settings.chroma.collection)  # fmt: skip
     store.check()
     indexer = CardIndexer(store, embedder)

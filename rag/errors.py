@@ -30,4 +30,5 @@ class IndexBusy(CardragError):
 
 
 class IndexUnavailable(CardragError):
-    """The index on disk cannot be opened (unreadable or damaged); nothing was changed."""
+    """The index cannot be opened (unreadable or damaged on disk, or the Chroma server
+    unreachable); nothing was changed."""

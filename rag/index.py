@@ -94,17 +94,24 @@ class CardToNode(TransformComponent):
     """
 
     def __call__(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[BaseNode]:
-        return [
-            TextNode(
-                id_=node.id_,
-                text=node.get_content(),
-                metadata=dict(node.metadata),
-                excluded_embed_metadata_keys=list(node.metadata),
-                excluded_llm_metadata_keys=list(node.metadata),
-                relationships={NodeRelationship.SOURCE: node.as_related_node_info()},
-            )
-            for node in nodes
-        ]
+        # Ordered by length: the embedder encodes nodes 32 at a time in the order given and
+        # pads each batch to its longest text. In deck order that encodes 1.58× the tokens
+        # of the cards (measured on 1k synthetic cards); sorted, 1.02×, as the encoder does
+        # when handed all texts at once (docs/BENCHMARKS.md). Order means nothing to Chroma.
+        return sorted(
+            (self._node(node) for node in nodes), key=lambda node: len(node.get_content())
+        )
+
+    @staticmethod
+    def _node(node: BaseNode) -> TextNode:
+        return TextNode(
+            id_=node.id_,
+            text=node.get_content(),
+            metadata=dict(node.metadata),
+            excluded_embed_metadata_keys=list(node.metadata),
+            excluded_llm_metadata_keys=list(node.metadata),
+            relationships={NodeRelationship.SOURCE: node.as_related_node_info()},
+        )
 
 
 class CardIndexer:

@@ -37,6 +37,13 @@ class ChromaSettings(BaseModel):
         "that changes anything publishes a new one (cards-g000001, ...) and "
         "<data_dir>/active.json names the live one.",
     )
+    url: str | None = Field(
+        None,
+        pattern=r"^https?://[^/\s:]+(:\d+)?/?$",
+        description="A Chroma server (`chroma run`), e.g. http://127.0.0.1:8001, instead of "
+        "the embedded database under data_dir: several API processes can then share one "
+        "index (docs/SCALING.md). The ingestion docstore stays under data_dir.",
+    )
 
 
 class LLMSettings(BaseModel):

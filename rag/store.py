@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from contextlib import closing
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import chromadb
 from chromadb.config import Settings as ChromaClientSettings
@@ -31,16 +32,28 @@ CHROMA_DATABASE = "chroma.sqlite3"
 T = TypeVar("T")
 
 
-def chroma_client(data_dir: Path) -> Any:
-    """Open (or create) the Chroma database; a damaged or unreadable one is one clear error."""
+def chroma_client(data_dir: Path, url: str | None = None) -> Any:
+    """The embedded database under data_dir, or a Chroma server when `url` is set (several
+    API processes then share one index). The only place that picks between the two; a
+    damaged, unreadable or unreachable index is one clear error."""
+    settings = ChromaClientSettings(anonymized_telemetry=False, allow_reset=False)
+    if url:
+        parts = urlsplit(url)
+        default_port = 443 if parts.scheme == "https" else 80
+        try:
+            return chromadb.HttpClient(
+                host=parts.hostname or "localhost",
+                port=parts.port or default_port,
+                ssl=parts.scheme == "https",
+                settings=settings,
+            )
+        except ValueError as exc:  # chromadb's "Could not connect to a Chroma server"
+            raise IndexUnavailable(f"Chroma server at {url} cannot be reached: {exc}") from exc
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / CHROMA_SUBDIR
     check_database(path)
     try:
-        return chromadb.PersistentClient(
-            path=str(path),
-            settings=ChromaClientSettings(anonymized_telemetry=False, allow_reset=False),
-        )
+        return chromadb.PersistentClient(path=str(path), settings=settings)
     except Exception as exc:  # Chroma's own errors, OSError, SQLite's: all mean "cannot open"
         raise unavailable(path, exc) from None
 

@@ -1,8 +1,15 @@
 """Shared fixtures. Most tests run on the fakes (rag.testing); a few use the real models."""
 
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -53,9 +60,83 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
     return Settings(**{**base, **overrides})
 
 
+# Chroma modes. Tests marked `both_chroma_modes` run twice: on the embedded database and
+# on a Chroma server (`chroma run`), the deployment with several API processes.
+CHROMA_MODES = ("embedded", "server")
+# CI (.ci/run) starts one server for the whole run and names it here; otherwise the first
+# test that needs one starts it. Not a CARDRAG_CHROMA__ variable on purpose: Settings
+# would read that one and move every other test onto the server too.
+TEST_CHROMA_URL_VARIABLE = "CARDRAG_TEST_CHROMA_URL"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    marked = metafunc.definition.get_closest_marker("both_chroma_modes")
+    if marked and "chroma_mode" in metafunc.fixturenames:
+        metafunc.parametrize("chroma_mode", CHROMA_MODES, indirect=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_chroma(url: str, process: subprocess.Popen | None, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"chroma run exited with {process.returncode}")
+        try:
+            if httpx.get(f"{url}/api/v2/heartbeat", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"no Chroma server answered at {url} within {seconds:.0f} s")
+
+
+@pytest.fixture(scope="session")
+def chroma_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Chroma server on loopback: the one CI started, or one started for this session."""
+    given = os.environ.get(TEST_CHROMA_URL_VARIABLE)
+    if given:
+        wait_for_chroma(given, None)
+        yield given
+        return
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    chroma = Path(sys.executable).with_name("chroma")  # installed by the chromadb package
+    process = subprocess.Popen(
+        [str(chroma), "run", "--path", str(tmp_path_factory.mktemp("chroma-server")),
+         "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_for_chroma(url, process)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return make_settings(tmp_path)
+def chroma_mode(request: pytest.FixtureRequest) -> str:
+    return getattr(request, "param", "embedded")
+
+
+@pytest.fixture
+def chroma_settings(request: pytest.FixtureRequest, chroma_mode: str) -> dict[str, str]:
+    """The `chroma` settings group for this mode. On the shared server every test gets a
+    collection of its own, as it gets a data directory of its own in embedded mode."""
+    if chroma_mode == "embedded":
+        return {}
+    url = request.getfixturevalue("chroma_server_url")
+    return {"url": url, "collection": f"test-{uuid.uuid4().hex[:16]}"}
+
+
+@pytest.fixture
+def settings(tmp_path: Path, chroma_settings: dict[str, str]) -> Settings:
+    return make_settings(tmp_path, chroma=chroma_settings)
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 import json
 import shutil
+import socket
 
 import pytest
 from typer.testing import CliRunner
@@ -127,3 +128,27 @@ def test_invalid_configuration_is_a_clear_error(env, monkeypatch):
     assert result.exit_code == 1
     assert "invalid configuration" in result.stderr and "temperature" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_unreachable_chroma_server_is_a_one_line_error(env, monkeypatch):
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("CARDRAG_CHROMA__URL", f"http://127.0.0.1:{port}")
+    result = run("search", "dropout")
+    assert result.exit_code == 1
+    assert f"Chroma server at http://127.0.0.1:{port} cannot be reached" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_malformed_chroma_url_is_a_configuration_error(env, monkeypatch):
+    monkeypatch.setenv("CARDRAG_CHROMA__URL", "127.0.0.1:8001/extra")
+    result = run("search", "dropout")
+    assert result.exit_code == 1
+    assert "invalid configuration" in result.stderr and "chroma.url" in result.stderr
+
+
+def test_several_workers_need_a_chroma_server(env):
+    result = run("serve", "--workers", "2")
+    assert result.exit_code == 1
+    assert "needs a Chroma server" in result.stderr

@@ -1,11 +1,14 @@
 import json
 
+import pytest
+
 from rag.prompts import NOT_COVERED
 from tests.conftest import shipped_card_count
 
 CARD_KEYS = {"card_id", "question", "short_answer", "long_answer", "topic", "difficulty", "deck"}
 
 
+@pytest.mark.both_chroma_modes
 def test_search_returns_cards_with_scores(client):
     params = {"q": "What is backpropagation?", "k": 3, "min_score": -1}
     response = client.get("/v1/search", params=params)
@@ -17,6 +20,7 @@ def test_search_returns_cards_with_scores(client):
     assert all(-1 <= r["score"] <= 1 for r in results)
 
 
+@pytest.mark.both_chroma_modes
 def test_search_drops_results_below_the_relevance_floor(client, settings):
     params = {"q": "What is backpropagation?", "k": 10}
     default = client.get("/v1/search", params=params).json()["results"]
@@ -28,6 +32,7 @@ def test_search_drops_results_below_the_relevance_floor(client, settings):
     assert client.get("/v1/search", params={**params, "min_score": 2}).status_code == 422
 
 
+@pytest.mark.both_chroma_modes
 def test_search_filters_by_topic_and_difficulty(client):
     params = {"q": "dropout", "k": 10, "topic": "regularization", "difficulty": ["easy"],
               "min_score": -1}  # fmt: skip

@@ -1,15 +1,19 @@
 import json
 
+import numpy as np
 import pytest
 
 from rag.cards import Card, all_cards, load_corpus
 from rag.components import build_components
 from rag.errors import CardragError, IndexBusy
+from rag.index import CardToNode, card_document
 from rag.lock import writer_lock
 from rag.published import POINTER_FILE, read_published
 from rag.store import create_collection
 from rag.testing import HashingEmbedding
 from tests.conftest import CORPUS
+
+pytestmark = pytest.mark.both_chroma_modes
 
 
 def corpus_cards() -> list[Card]:
@@ -22,7 +26,16 @@ def build(settings):
 
 
 def collections(components) -> set[str]:
-    return {c.name for c in components.store.client.list_collections()}
+    """This test's collections, with the stem it was given (a shared Chroma server holds
+    other tests' collections too), named as on an embedded database: cards-g000001 …"""
+    stem = components.settings.chroma.collection
+    names = (c.name for c in components.store.client.list_collections())
+    return {"cards" + n[len(stem):] for n in names if n.startswith(stem + "-")}
+
+
+def named(settings, generation: str) -> str:
+    """The collection name of a generation ("g000002") under this test's stem."""
+    return f"{settings.chroma.collection}-{generation}"
 
 
 def test_first_ingest_adds_every_card(settings):
@@ -79,7 +92,8 @@ def test_copied_vectors_are_the_stored_ones(settings):
     ids = [card.id for card in cards[1:]]
     before = components.store.vectors(ids)
     components.indexer.sync(cards[1:])
-    assert components.store.vectors(ids) == before
+    # Equal up to float32 rounding: Chroma stores float32 and normalises for cosine space.
+    assert np.allclose(components.store.vectors(ids), before, atol=1e-6)
 
 
 def test_removing_a_card_removes_it_from_chroma(settings):
@@ -101,12 +115,14 @@ def test_each_change_publishes_a_new_collection_and_keeps_only_the_one_it_replac
         components.indexer.sync(subset)
         published = read_published(settings.data_dir)
         assert (published.generation, published.cards) == (generation, len(subset))
-    assert published.collection == "cards-g000003" and published.previous == "cards-g000002"
+    assert published.collection == named(settings, "g000003")
+    assert published.previous == named(settings, "g000002")
     assert collections(components) == {"cards-g000002", "cards-g000003"}
     docstores = sorted(p.name for p in (settings.data_dir / "docstores").iterdir())
-    assert docstores == ["cards-g000002.json", "cards-g000003.json"]
-    # Chroma leaves a dropped collection's vector folder behind; ingest removes it.
-    assert len([p for p in (settings.data_dir / "chroma").iterdir() if p.is_dir()]) == 2
+    assert docstores == [f"{named(settings, g)}.json" for g in ("g000002", "g000003")]
+    if not settings.chroma.url:
+        # Chroma leaves a dropped collection's vector folder behind; ingest removes it.
+        assert len([p for p in (settings.data_dir / "chroma").iterdir() if p.is_dir()]) == 2
 
 
 def test_a_lost_docstore_means_everything_is_embedded_again(settings):
@@ -153,8 +169,8 @@ def test_a_half_built_collection_is_dropped_by_the_next_run(settings):
     cards = corpus_cards()
     components.indexer.sync(cards)
     client = components.store.client
-    create_collection(client, "cards-g000002").add(ids=["x"], embeddings=[[1.0] * 1024])
-    partial = settings.data_dir / "docstores" / "cards-g000002.json.partial"
+    create_collection(client, named(settings, "g000002")).add(ids=["x"], embeddings=[[1.0] * 1024])
+    partial = settings.data_dir / "docstores" / f"{named(settings, 'g000002')}.json.partial"
     partial.write_text("{")
     before = embedder.calls
     components.indexer.sync(cards)
@@ -162,7 +178,7 @@ def test_a_half_built_collection_is_dropped_by_the_next_run(settings):
     assert embedder.calls == before
     # Building generation 2 over the leftovers works, and has only the cards.
     components.indexer.sync(cards[1:])
-    assert components.store.current().name == "cards-g000002"
+    assert components.store.current().name == named(settings, "g000002")
     assert components.store.card_ids() == sorted(card.id for card in cards[1:])
 
 
@@ -173,12 +189,14 @@ def test_an_incomplete_build_is_never_published(settings, monkeypatch):
     monkeypatch.setattr("rag.index._copy", lambda source, target, ids: None)  # loses cards
     with pytest.raises(CardragError, match="was not published"):
         components.indexer.sync(cards[1:])
-    assert read_published(settings.data_dir).collection == "cards-g000001"
+    assert read_published(settings.data_dir).collection == named(settings, "g000001")
     assert components.store.count() == len(cards)
 
 
 def test_a_legacy_data_directory_is_served_then_moved_to_generations(settings):
     """Before the pointer: one collection named `cards` and data/docstore.json."""
+    if settings.chroma.url:
+        pytest.skip("legacy data directories predate the Chroma server mode")
     components, _ = build(settings)
     cards = corpus_cards()
     components.indexer.sync(cards)
@@ -229,3 +247,12 @@ def test_stored_vectors_are_only_those_of_the_same_card(settings):
     vectors = components.store.stored_vectors([edited, cards[2], missing])
     assert vectors[0] is None and vectors[2] is None
     assert vectors[1] == components.store.vectors([cards[2].id])[0]
+
+
+def test_nodes_reach_the_embedder_shortest_first():
+    """The embedder pads each batch to its longest text; length order keeps padding low."""
+    cards = corpus_cards()
+    nodes = CardToNode()([card_document(card) for card in reversed(cards)])
+    lengths = [len(node.get_content()) for node in nodes]
+    assert lengths == sorted(lengths)
+    assert sorted(node.id_ for node in nodes) == sorted(card.id for card in cards)
