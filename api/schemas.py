@@ -1,22 +1,43 @@
 """Request and response models: the HTTP contract, with its limits."""
 
+import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from rag.answer import Answer
+from rag.cards import SLUG_PATTERN
 from rag.hits import ScoredCard
+
+# C0 and C1 control characters and DEL: they have no place in a question and only serve to
+# confuse terminals, logs and prompts. The schema states the rule; the validator also turns
+# away lone surrogates, which JSON can carry but no encoder can encode.
+NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f-\x9f]*$"
+_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def plain_text(value: str) -> str:
+    if _FORBIDDEN.search(value):
+        raise ValueError("must not contain control characters")
+    return value
+
 
 Question = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=1000),
-    Field(description="A free-text question, 1 to 1,000 characters."),
+    AfterValidator(plain_text),
+    Field(
+        description="A free-text question: 1 to 1,000 characters once surrounding whitespace "
+        "is stripped, no control characters.",
+        json_schema_extra={"pattern": NO_CONTROL_CHARACTERS},
+    ),
 ]
 TopK = Annotated[int, Field(ge=1, le=20, description="How many cards to retrieve (1-20).")]
 FilterValues = Annotated[
-    list[Annotated[str, StringConstraints(min_length=1, max_length=80)]],
-    Field(max_length=20),
+    list[Annotated[str, StringConstraints(pattern=SLUG_PATTERN, max_length=80)]],
+    Field(max_length=20, description="Allowed values (OR-ed); an unknown one matches nothing."),
 ]
+Difficulties = Annotated[list[Literal["easy", "medium", "hard"]], Field(max_length=3)]
 
 
 class CardOut(BaseModel):
@@ -42,13 +63,28 @@ class SearchResponse(BaseModel):
     results: list[SearchResult]
 
 
+class SearchParams(BaseModel):
+    """The query string of GET /v1/search; unknown parameters are rejected, like body fields."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    q: Question
+    k: TopK = 5
+    topic: FilterValues = []
+    difficulty: Difficulties = []
+    deck: FilterValues = []
+    min_score: float | None = Field(
+        None, ge=-1.0, le=1.0, description="Cosine floor; default: the calibrated one."
+    )
+
+
 class AskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     question: Question
     k: TopK = 5
     topic: FilterValues = []
-    difficulty: list[Literal["easy", "medium", "hard"]] = []
+    difficulty: Difficulties = []
     deck: FilterValues = []
 
 

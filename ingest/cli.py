@@ -90,13 +90,16 @@ def serve(
     import uvicorn
 
     from api.app import create_app
+    from api.logging_config import log_config
 
     with cli_errors():
         settings = Settings()
         server = settings.server.model_copy(
             update={k: v for k, v in {"host": host, "port": port}.items() if v is not None}
         )
-        uvicorn.run(create_app(settings), host=server.host, port=server.port)
+        # cardrag's own access log (JSON, with request ids) replaces uvicorn's.
+        uvicorn.run(create_app(settings), host=server.host, port=server.port,
+                    log_config=log_config(), access_log=False)  # fmt: skip
 
 
 @app.command()

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Path
 
 from api.deps import ComponentsDep
 from api.schemas import CardOut, ErrorResponse, card_fields
+from rag.cards import SLUG_PATTERN
 from rag.errors import CardNotFound
 
 router = APIRouter(tags=["cards"])
@@ -17,7 +18,8 @@ router = APIRouter(tags=["cards"])
     responses={404: {"model": ErrorResponse, "description": "No card with that id."}},
 )
 def get_card(
-    card_id: Annotated[str, Path(min_length=1, max_length=120)], components: ComponentsDep
+    card_id: Annotated[str, Path(pattern=SLUG_PATTERN, max_length=120)],
+    components: ComponentsDep,
 ) -> CardOut:
     card = components.store.get_card(card_id)
     if card is None:
