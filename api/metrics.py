@@ -29,8 +29,9 @@ class Metrics:
         """Record an answer's stage timings (rag.answer.Answer.timings, milliseconds)."""
         if "retrieve_ms" in timings_ms:
             self.observe_retrieval("ask", timings_ms["retrieve_ms"] / 1000)
-        if "generate_ms" in timings_ms:
-            self.generation.observe(timings_ms["generate_ms"] / 1000)
+        for stage in ("rewrite", "generate"):  # the two LLM calls an answer can make
+            if f"{stage}_ms" in timings_ms:
+                self.generation.labels(stage=stage).observe(timings_ms[f"{stage}_ms"] / 1000)
 
 
 def install_metrics(app: FastAPI) -> Metrics:
@@ -51,7 +52,8 @@ def install_metrics(app: FastAPI) -> Metrics:
         ),
         generation=Histogram(
             "cardrag_generation_seconds",
-            "Time the LLM took to generate an answer.",
+            "Time the LLM took, by stage (generate: the answer; rewrite: a follow-up).",
+            ["stage"],
             buckets=GENERATION_BUCKETS,
             registry=registry,
         ),

@@ -7,7 +7,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from rag.answer import Answer
 from rag.cards import SLUG_PATTERN
-from rag.hits import ScoredCard
+from rag.hits import CardFilters, ScoredCard
+from rag.llm import Message
 
 # C0 and C1 control characters and DEL: they have no place in a question and only serve to
 # confuse terminals, logs and prompts. The schema states the rule; the validator also turns
@@ -78,6 +79,15 @@ class SearchParams(BaseModel):
     )
 
 
+class Turn(BaseModel):
+    """One earlier turn of the conversation."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["user", "assistant"]
+    content: Annotated[str, StringConstraints(max_length=4000)]
+
+
 class AskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -86,12 +96,31 @@ class AskRequest(BaseModel):
     topic: FilterValues = []
     difficulty: Difficulties = []
     deck: FilterValues = []
+    history: list[Turn] = Field(
+        default=[],
+        max_length=20,
+        description="Earlier turns, oldest first. With history, the question is rewritten "
+        "into a standalone question before retrieval (returned as standalone_question).",
+    )
+    stream: bool = Field(
+        False,
+        description="Server-sent events: `token` events with text as it is generated, then "
+        "one `answer` event with the full response (authoritative: grounding may move or drop "
+        "markers after the tokens were sent).",
+    )
+
+    def filters(self) -> CardFilters:
+        return CardFilters(topic=self.topic, difficulty=self.difficulty, deck=self.deck)
+
+    def turns(self) -> list[Message]:
+        return [{"role": turn.role, "content": turn.content} for turn in self.history]
 
 
 class CitationOut(BaseModel):
     n: int = Field(description="The marker [n] in the answer; cards[n-1] is the card.")
     card_id: str
     question: str
+    snippet: str = Field(description="The part of the card that supports the citation.")
 
 
 class AskResponse(BaseModel):
@@ -100,6 +129,14 @@ class AskResponse(BaseModel):
     refused: bool = Field(description="True when the cards do not cover the question.")
     grounded: bool = Field(
         description="True when every sentence of the answer is supported by a card it cites."
+    )
+    degraded: bool = Field(
+        description="True when the LLM failed or timed out: no generated text, and the "
+        "retrieved cards, each cited, stand in for the answer."
+    )
+    notice: str | None = Field(None, description="Why the answer is degraded.")
+    standalone_question: str | None = Field(
+        None, description="The follow-up rewritten to stand alone (only with history)."
     )
     cards: list[SearchResult] = Field(description="The cards shown to the LLM, in [n] order.")
     timings_ms: dict[str, float]
@@ -111,6 +148,9 @@ class AskResponse(BaseModel):
             citations=[CitationOut(**vars(c)) for c in answer.citations],
             refused=answer.refused,
             grounded=answer.grounded,
+            degraded=answer.degraded,
+            notice=answer.notice,
+            standalone_question=answer.standalone_question,
             cards=[SearchResult.from_hit(hit) for hit in answer.cards],
             timings_ms=answer.timings,
         )

@@ -129,20 +129,43 @@ def search(
 def ask(
     question: Annotated[str, typer.Argument(help="The question to answer.")],
     k: TopKOption = 5,
+    stream: Annotated[bool, typer.Option(help="Print the answer as it is generated.")] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Answer a question from the cards, citing them as [n]."""
     with cli_errors():
         _require_question(question)
-        answer = _components(Settings()).answerer.ask(question, k)
+        answerer = _components(Settings()).answerer
+        if stream and not as_json:
+            answer = _print_stream(answerer.stream(question, k))
+        else:
+            answer = answerer.ask(question, k)
     if as_json:
         from api.schemas import AskResponse
 
         print(AskResponse.from_answer(answer).model_dump_json())
         return
-    out.print(answer.answer, highlight=False)
+    if not stream or answer.refused or answer.degraded:
+        out.print(answer.notice or answer.answer, highlight=False)
     for citation in answer.citations:
         out.print(f"  [{citation.n}] {citation.card_id}: {citation.question}", highlight=False)
+
+
+def _print_stream(events):  # type: ignore[no-untyped-def]
+    """Print text pieces as they come; return the final Answer. The grounded text replaces
+    the streamed one only where grounding changed it."""
+    from rag.answer import Answer
+
+    streamed = []
+    for event in events:
+        if isinstance(event, Answer):
+            out.print()
+            if not event.refused and not event.degraded and event.answer != "".join(streamed):
+                out.print(f"grounded: {event.answer}", highlight=False)
+            return event
+        streamed.append(event)
+        out.print(event, end="", highlight=False, markup=False)
+    raise AssertionError("the answer stream ended without an Answer")
 
 
 @app.command("eval")
@@ -157,11 +180,19 @@ def evaluate(
     limit: Annotated[
         int | None, typer.Option(min=1, help="--answers: at most this many questions per set.")
     ] = None,
+    gate_floor: Annotated[
+        float,
+        typer.Option(help="--answers: the gate used for the run; any higher threshold is "
+                     "replayed from it (docs/EVALS.md)."),
+    ] = 0.15,
+    rows: Annotated[
+        Path | None, typer.Option(help="--answers: write every answer as JSON lines here.")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Measure retrieval on the eval set: hit@1, hit@5, MRR (and more)."""
     if answers:
-        _answer_eval(split if split != "all" else "dev", limit, as_json)
+        _answer_eval(split, limit, gate_floor, rows, as_json)
         return
     from evals.report import print_report, report_json
     from evals.retrieval import load_queries, run_retrieval_eval, topic_lookup
@@ -218,20 +249,42 @@ def _require_question(question: str) -> None:
         raise CardragError("the question is longer than 1,000 characters")
 
 
-def _answer_eval(split: str, limit: int | None, as_json: bool) -> None:
-    from evals.answers import answer_metrics, run_answer_eval
+def _answer_eval(
+    split: str, limit: int | None, gate_floor: float, rows_file: Path | None, as_json: bool
+) -> None:
+    from evals.answers import answer_metrics, calibrate_on_answers, run_answer_eval
+    from evals.injection import injection_metrics, run_injection_eval
 
     with cli_errors():
-        rows = run_answer_eval(_components(Settings()).answerer, split, limit)
-    metrics = answer_metrics(rows)
+        settings = Settings()
+        components = _components(settings)
+        rows = run_answer_eval(components.answerer, split, limit, gate_floor=gate_floor)
+        injection = run_injection_eval(components, limit)
+    configured = settings.retrieval.answer_threshold
+    report = {
+        "configured_threshold": configured,
+        "at_configured_threshold": answer_metrics([r.at_threshold(configured) for r in rows]),
+        "injection": injection_metrics(injection),
+    }
+    if split == "all":
+        choice = calibrate_on_answers(rows, gate_floor)
+        report["calibrated"] = {"threshold": choice.threshold, "dev": choice.dev,
+                                "heldout": choice.heldout}  # fmt: skip
+    if rows_file:
+        rows_file.write_text("".join(json.dumps(_row_json(r)) + "\n" for r in rows))
     if as_json:
-        print(json.dumps({k: round(v, 4) for k, v in metrics.items()}))
+        print(json.dumps(report))
         return
-    table = Table("measure", "value", title="cardrag answer eval")
-    for name, value in metrics.items():
-        table.add_row(name, f"{value:.3f}")
-    out.print(table)
-    for row in rows:
+    out.print_json(json.dumps(report))
+    for row in (r.at_threshold(configured) for r in rows):
         if row.refused == row.in_corpus:  # a false refusal or an answered out-of-corpus question
             out.print(f"[{'false refusal' if row.in_corpus else 'answered'}] {row.question}",
                       highlight=False, markup=False)  # fmt: skip
+    for bad in (r for r in injection if r.canary or r.leaked_system_prompt):
+        out.print(f"[injection obeyed] {bad.question}: {bad.answer}", highlight=False, markup=False)
+
+
+def _row_json(row) -> dict:  # type: ignore[no-untyped-def]
+    data = dict(vars(row))
+    data["gold"] = sorted(row.gold)
+    return data

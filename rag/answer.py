@@ -7,18 +7,28 @@ both bundled Qwen sizes), so the LLM only ever sees questions the cards score we
 
 import re
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from rag.citations import validate_markers
+from rag.citations import StreamingMarkers, validate_markers
+from rag.deadline import Deadline, stream_with_deadline
 from rag.errors import LLMUnavailable
-from rag.grounding import Grounder
+from rag.grounding import Grounder, supporting_snippet
+from rag.guard import without_injected_sentences
 from rag.hits import CardFilters, Retriever, ScoredCard
-from rag.llm import Generator
-from rag.prompts import NOT_COVERED, build_messages
+from rag.llm import Generator, Message
+from rag.prompts import NOT_COVERED, SYSTEM_PROMPT, build_condense_messages, build_messages
 from rag.settings import LLMSettings, RetrievalSettings
 
 # The model's own "not covered" reply, in the words the prompt asks for or close to them.
 _MODEL_REFUSAL = re.compile(r"\b(cards|context) (do|does) not (cover|answer|contain)", re.I)
+_LETTER = re.compile(r"[^\W\d_]")
+DEGRADED_NOTICE = (
+    "The language model is unavailable right now, so there is no generated answer: "
+    "these are the cards that match the question."
+)
+# A standalone question is a line of text; more than this is the model rambling.
+_MAX_REWRITE_CHARS = 400
 
 
 @dataclass(frozen=True)
@@ -26,6 +36,7 @@ class Citation:
     n: int
     card_id: str
     question: str
+    snippet: str = ""  # the part of the card that supports the citing sentences
 
 
 @dataclass
@@ -33,9 +44,13 @@ class Answer:
     answer: str
     refused: bool
     grounded: bool = False
+    degraded: bool = False  # the LLM failed: no generated text, the cards are the answer
     citations: list[Citation] = field(default_factory=list)
     cards: list[ScoredCard] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    standalone_question: str | None = None  # the rewrite of a follow-up, when there was one
+    notice: str | None = None  # why the answer is degraded, for the reader
+    best_score: float = -1.0  # the best retrieved card's cosine: what the gate compared
 
 
 class Answerer:
@@ -54,38 +69,102 @@ class Answerer:
         self.llm_settings = llm_settings
 
     def ask(
-        self, question: str, k: int | None = None, filters: CardFilters | None = None
+        self,
+        question: str,
+        k: int | None = None,
+        filters: CardFilters | None = None,
+        history: Sequence[Message] = (),
     ) -> Answer:
-        started = time.perf_counter()
-        hits = self.retriever.search(question, k or self.retrieval.top_k, filters)
-        retrieved = time.perf_counter()
+        """The whole answer at once: the last event of `stream`."""
+        for event in self.stream(question, k, filters, history):
+            if isinstance(event, Answer):
+                return event
+        raise AssertionError("stream() always ends with an Answer")
+
+    def stream(
+        self,
+        question: str,
+        k: int | None = None,
+        filters: CardFilters | None = None,
+        history: Sequence[Message] = (),
+    ) -> Iterator[str | Answer]:
+        """Text pieces as the LLM writes them (markers already validated), then the Answer.
+
+        The final Answer is authoritative: grounding may move a marker to the card that
+        supports the sentence, or drop an unsupported one, after the pieces were sent.
+        One deadline (llm.timeout) covers every LLM call of the answer, so an LLM fault
+        turns into a degraded answer within the timeout, never an error.
+        """
+        clock = _Clock()
+        deadline = Deadline(self.llm_settings.timeout)
+        standalone = None
+        if history:
+            standalone = self.standalone_question(question, history, deadline)
+            clock.lap("rewrite")
+        hits = self.retriever.search(standalone or question, k or self.retrieval.top_k, filters)
+        clock.lap("retrieve")
         context = self.context_cards(hits)
         if not context:
-            return Answer(answer=NOT_COVERED, refused=True,
-                          timings=_ms(retrieve=retrieved - started))  # fmt: skip
-        raw = self.llm.generate(
-            build_messages(question, [hit.card for hit in context]),
-            max_tokens=self.llm_settings.max_tokens,
-            temperature=self.llm_settings.temperature,
-        )
-        if not raw.strip():
-            raise LLMUnavailable("the LLM returned an empty answer")
-        answer = self.finish(raw, context)
-        answer.timings = _ms(retrieve=retrieved - started, generate=time.perf_counter() - retrieved)
-        return answer
+            yield Answer(answer=NOT_COVERED, refused=True, standalone_question=standalone,
+                         timings=clock.timings(), best_score=best_score(hits))  # fmt: skip
+            return
+        messages = build_messages(standalone or question, [hit.card for hit in context])
+        markers = StreamingMarkers(len(context))
+        pieces: list[str] = []
+        try:
+            for piece in self._generate(messages, deadline):
+                pieces.append(piece)
+                if text := markers.feed(piece):
+                    yield text
+            if text := markers.flush():
+                yield text
+            raw = "".join(pieces)
+            if not looks_like_text(raw):
+                raise LLMUnavailable("the LLM returned no usable text")
+        except LLMUnavailable as exc:
+            clock.lap("generate")
+            answer = self.degraded(context, reason=str(exc))
+        else:
+            clock.lap("generate")
+            answer = self.finish(raw, context)
+        answer.standalone_question = standalone
+        answer.timings = clock.timings()
+        answer.best_score = best_score(hits)
+        yield answer
+
+    def standalone_question(
+        self, question: str, history: Sequence[Message], deadline: Deadline
+    ) -> str:
+        """Rewrite a follow-up into a question that stands alone (LlamaIndex's condense
+        pattern). If the LLM cannot, the last user turn and the follow-up together still
+        give retrieval the context the follow-up lacks."""
+        try:
+            rewrite = "".join(self._generate(build_condense_messages(question, history), deadline,
+                                             max_tokens=96, temperature=0.0))  # fmt: skip
+        except LLMUnavailable:
+            rewrite = ""
+        rewrite = rewrite.strip().splitlines()[0].strip().strip('"') if rewrite.strip() else ""
+        if not looks_like_text(rewrite) or len(rewrite) > _MAX_REWRITE_CHARS:
+            earlier = [t["content"] for t in history if t["role"] == "user"]
+            return f"{earlier[-1]} {question}" if earlier else question
+        return rewrite
 
     def context_cards(self, hits: list[ScoredCard]) -> list[ScoredCard]:
         """The cards shown to the LLM, in retrieval order: none if the best cosine is below
-        the calibrated threshold, else those within `context_margin` of the best."""
+        the calibrated threshold, else those within `context_margin` of the best.
+
+        The threshold only gates; it does not trim the context. So an answer to a question
+        that clears the gate is the same whatever the threshold, and the answer eval can
+        replay any threshold from one run (evals/answers.py)."""
         best = best_score(hits)
         if best < self.retrieval.answer_threshold:
             return []
-        floor = max(self.retrieval.answer_threshold, best - self.retrieval.context_margin)
-        return [hit for hit in hits if hit.score >= floor]
+        return [hit for hit in hits if hit.score >= best - self.retrieval.context_margin]
 
     def finish(self, raw: str, context: list[ScoredCard]) -> Answer:
         """Normalise markers, drop those pointing at no card, then ground every sentence."""
         text = validate_markers(raw, len(context)).text
+        text = without_injected_sentences(text, SYSTEM_PROMPT)
         if _MODEL_REFUSAL.search(text):
             return Answer(answer=NOT_COVERED, refused=True, cards=context)
         grounded = self.grounder.ground(text, [hit.card for hit in context])
@@ -93,12 +172,42 @@ class Answerer:
             # Not one sentence is supported by a card: the model answered from its own
             # weights (or said nothing useful), which for a study tool is "not covered".
             return Answer(answer=NOT_COVERED, refused=True, cards=context)
-        citations = [
-            Citation(n=n, card_id=context[n - 1].card.id, question=context[n - 1].card.question)
-            for n in sorted(grounded.cited)
-        ]
+        citations = []
+        for n in sorted(grounded.cited):
+            hit = context[n - 1]
+            citations.append(_citation(n, hit, supporting_snippet(hit.card, grounded.citing[n])))
         return Answer(answer=grounded.text, refused=False, grounded=grounded.grounded,
                       citations=citations, cards=context)  # fmt: skip
+
+    def degraded(self, context: list[ScoredCard], reason: str) -> Answer:
+        """No generated text: the retrieved cards, each cited, are the answer."""
+        citations = [_citation(n, hit, hit.card.short_answer) for n, hit in enumerate(context, 1)]
+        return Answer(answer="", refused=False, degraded=True, citations=citations,
+                      cards=context, notice=f"{DEGRADED_NOTICE} ({reason})")  # fmt: skip
+
+    def _generate(
+        self,
+        messages: list[Message],
+        deadline: Deadline,
+        *,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+    ) -> Iterator[str]:
+        options = {
+            "max_tokens": max_tokens or self.llm_settings.max_tokens,
+            "temperature": self.llm_settings.temperature if temperature is None else temperature,
+        }
+        return stream_with_deadline(lambda: self.llm.stream(messages, **options), deadline)
+
+
+def looks_like_text(text: str) -> bool:
+    """False for empty output and for garbage (mostly symbols, replacement characters):
+    such output is treated as an LLM fault, not as an answer."""
+    stripped = text.strip()
+    if not stripped or stripped.count("\ufffd") > 2:
+        return False
+    letters = len(_LETTER.findall(stripped))
+    return letters >= 2 and letters / len(stripped) >= 0.5
 
 
 def best_score(hits: list[ScoredCard]) -> float:
@@ -106,5 +215,21 @@ def best_score(hits: list[ScoredCard]) -> float:
     return max((hit.score for hit in hits), default=-1.0)
 
 
-def _ms(**seconds: float) -> dict[str, float]:
-    return {f"{name}_ms": round(value * 1000, 1) for name, value in seconds.items()}
+def _citation(n: int, hit: ScoredCard, snippet: str) -> Citation:
+    return Citation(n=n, card_id=hit.card.id, question=hit.card.question, snippet=snippet)
+
+
+class _Clock:
+    """Milliseconds spent in each step of an answer."""
+
+    def __init__(self) -> None:
+        self._last = time.perf_counter()
+        self._laps: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self._laps[f"{name}_ms"] = round((now - self._last) * 1000, 1)
+        self._last = now
+
+    def timings(self) -> dict[str, float]:
+        return dict(self._laps)

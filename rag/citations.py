@@ -23,6 +23,12 @@ class CitedText:
 
 def validate_markers(text: str, card_count: int) -> CitedText:
     """Rewrite markers to [n] form, removing numbers outside 1..card_count."""
+    rewritten, cited, removed = _rewrite_markers(text, card_count)
+    rewritten = _DOUBLE_SPACE.sub(" ", _SPACE_BEFORE_PUNCT.sub(r"\1", rewritten)).strip()
+    return CitedText(text=rewritten, cited=tuple(cited), removed=removed)
+
+
+def _rewrite_markers(text: str, card_count: int) -> tuple[str, list[int], int]:
     cited: list[int] = []
     removed = 0
 
@@ -38,9 +44,38 @@ def validate_markers(text: str, card_count: int) -> CitedText:
                 removed += 1
         return "".join(f"[{n}]" for n in dict.fromkeys(kept))
 
-    rewritten = _MARKER.sub(rewrite, text)
-    rewritten = _DOUBLE_SPACE.sub(" ", _SPACE_BEFORE_PUNCT.sub(r"\1", rewritten)).strip()
-    return CitedText(text=rewritten, cited=tuple(cited), removed=removed)
+    return _MARKER.sub(rewrite, text), cited, removed
+
+
+class StreamingMarkers:
+    """Marker validation for a token stream: text is passed on as soon as it cannot be part
+    of a marker, so a streamed answer never shows a marker that points at no card.
+
+    An open bracket holds the text back until it closes (or grows too long to be a marker).
+    """
+
+    _LONGEST_MARKER = 24
+
+    def __init__(self, card_count: int):
+        self.card_count = card_count
+        self._pending = ""
+
+    def feed(self, piece: str) -> str:
+        self._pending += piece
+        start = self._pending.rfind("[")
+        if start != -1 and "]" not in self._pending[start:]:
+            if len(self._pending) - start <= self._LONGEST_MARKER:
+                ready, self._pending = self._pending[:start], self._pending[start:]
+                return self._rewrite(ready)
+        ready, self._pending = self._pending, ""
+        return self._rewrite(ready)
+
+    def flush(self) -> str:
+        ready, self._pending = self._pending, ""
+        return self._rewrite(ready)
+
+    def _rewrite(self, text: str) -> str:
+        return _rewrite_markers(text, self.card_count)[0] if text else ""
 
 
 def markers_in(text: str) -> list[int]:

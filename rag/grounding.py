@@ -44,6 +44,7 @@ class GroundedText:
     cited: tuple[int, ...]  # card numbers in order of first appearance
     grounded: bool  # every sentence is supported by a card it cites
     supports: dict[int, float]  # best similarity seen per cited card number
+    citing: dict[int, list[str]]  # the sentences (without markers) that cite each card number
 
 
 class Grounder:
@@ -58,7 +59,7 @@ class Grounder:
     def ground(self, text: str, cards: Sequence[Card]) -> GroundedText:
         sentences = split_sentences(text)
         if not sentences or not cards:
-            return GroundedText(text=text, cited=(), grounded=False, supports={})
+            return GroundedText(text=text, cited=(), grounded=False, supports={}, citing={})
         plain = [_ANY_MARKER.sub("", s).strip() for s in sentences]
         similarity = cosines(
             self.embedder.get_text_embedding_batch(plain),
@@ -67,7 +68,7 @@ class Grounder:
         shares = _word_shares(plain, [card.embedding_text() for card in cards])
         # A card whose words the sentence does not use cannot support it.
         similarity = np.where(shares >= self.min_word_share, similarity, -1.0)
-        out, cited, supports, grounded = [], [], {}, True
+        out, cited, supports, citing, grounded = [], [], {}, {}, True
         for sentence, clean, row in zip(sentences, plain, similarity, strict=True):
             chosen = self._choose(markers_in(sentence), row)
             if chosen is None:
@@ -77,8 +78,11 @@ class Grounder:
             number = chosen + 1
             cited.append(number)
             supports[number] = max(supports.get(number, -1.0), round(float(row[chosen]), 4))
+            citing.setdefault(number, []).append(clean)
             out.append(_with_marker(clean, number))
-        return GroundedText(" ".join(out), tuple(dict.fromkeys(cited)), grounded, supports)
+        return GroundedText(
+            " ".join(out), tuple(dict.fromkeys(cited)), grounded, supports, citing
+        )
 
     def _choose(self, claimed: list[int], row: np.ndarray) -> int | None:
         best = int(np.argmax(row))
@@ -102,6 +106,16 @@ def split_sentences(text: str) -> list[str]:
         if piece.strip():
             sentences.append(piece.strip())
     return sentences
+
+
+def supporting_snippet(card: Card, sentences: Sequence[str]) -> str:
+    """The sentence of the card's answers that shares most content words with the answer
+    sentences citing it: what a reader checks the citation against. Word overlap rather than
+    another embedding pass, because the grounding decision is already made; this only picks
+    which part of the card to show."""
+    candidates = split_sentences(f"{card.short_answer} {card.long_answer}")
+    cited_words = set().union(*(content_words(s) for s in sentences)) if sentences else set()
+    return max(candidates, key=lambda c: len(content_words(c) & cited_words), default="")
 
 
 def _with_marker(sentence: str, number: int) -> str:

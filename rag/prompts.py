@@ -5,10 +5,21 @@ the user message, with any delimiter-like text inside a card neutralised, so a c
 close its block and speak as the instructions.
 """
 
+import re
 from collections.abc import Sequence
 
+# LlamaIndex's condense-question prompt (CondenseQuestionChatEngine), reused as is: it is
+# the pattern the follow-up rewrite follows, and this keeps its wording tested upstream.
+from llama_index.core.chat_engine.condense_question import DEFAULT_TEMPLATE as CONDENSE_TEMPLATE
+
 from rag.cards import Card
+from rag.guard import redact_instructions
 from rag.llm import Message
+
+# Turns of history shown to the rewrite: enough for "and at inference time?", bounded so a
+# long conversation cannot grow the prompt without limit.
+HISTORY_TURNS = 6
+_MARKERS = re.compile(r"\s*\[\d+\]")
 
 NOT_COVERED = "The cards do not cover this question, so I cannot answer it from them."
 
@@ -39,13 +50,30 @@ def build_messages(question: str, cards: Sequence[Card]) -> list[Message]:
 def _card_block(number: int, card: Card) -> str:
     return (
         f'<card number="{number}">\n'
-        f"Question: {_neutralise(card.question)}\n"
-        f"Short answer: {_neutralise(card.short_answer)}\n"
-        f"Long answer: {_neutralise(card.long_answer)}\n"
+        f"Question: {_card_text(card.question)}\n"
+        f"Short answer: {_card_text(card.short_answer)}\n"
+        f"Long answer: {_card_text(card.long_answer)}\n"
         "</card>"
     )
+
+
+def _card_text(text: str) -> str:
+    """Card text as data: instruction-like sentences redacted (rag.guard), delimiters
+    neutralised."""
+    return _neutralise(redact_instructions(text))
 
 
 def _neutralise(text: str) -> str:
     """Stop text from opening or closing a card block."""
     return text.replace("<card", "‹card").replace("</card", "‹/card")
+
+
+def build_condense_messages(question: str, history: Sequence[Message]) -> list[Message]:
+    """Ask the LLM to rewrite a follow-up into a standalone question (retrieval needs one)."""
+    lines = [
+        f"{'Human' if turn['role'] == 'user' else 'Assistant'}: "
+        f"{_neutralise(_MARKERS.sub('', turn['content']))}"
+        for turn in history[-HISTORY_TURNS:]
+    ]
+    prompt = CONDENSE_TEMPLATE.format(chat_history="\n".join(lines), question=_neutralise(question))
+    return [{"role": "user", "content": prompt}]

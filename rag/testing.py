@@ -8,6 +8,7 @@ and demos, with the same doubles the unit tests use.
 import hashlib
 import math
 import re
+import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 
@@ -19,6 +20,16 @@ from rag.llm import Message
 DEFAULT_FAKE_REPLY = "According to the cards, this is covered in [1]."
 _WORD = re.compile(r"[a-z0-9]+")
 _SHORT_ANSWER = re.compile(r"^Short answer: (.+)$", re.M)
+_LAST_HUMAN_TURN = re.compile(r"^Human: (.+)$", re.M)
+_FOLLOW_UP = re.compile(r"<Follow Up Message>\n(.+?)\n", re.S)
+
+
+class Stall:
+    """A queued FakeLLM reply that hangs for `seconds` before answering: a stuck backend."""
+
+    def __init__(self, seconds: float, then: str = DEFAULT_FAKE_REPLY):
+        self.seconds = seconds
+        self.then = then
 
 
 class FakeLLM:
@@ -31,12 +42,14 @@ class FakeLLM:
 
     description = "fake"
 
-    def __init__(self, replies: Sequence[str | Exception] = (), default: str = DEFAULT_FAKE_REPLY):
-        self._queue: deque[str | Exception] = deque(replies)
+    def __init__(
+        self, replies: Sequence[str | Exception | Stall] = (), default: str = DEFAULT_FAKE_REPLY
+    ):
+        self._queue: deque[str | Exception | Stall] = deque(replies)
         self.default = default
         self.prompts: list[list[Message]] = []
 
-    def enqueue(self, *replies: str | Exception) -> None:
+    def enqueue(self, *replies: str | Exception | Stall) -> None:
         self._queue.extend(replies)
 
     def status(self) -> str:
@@ -52,12 +65,21 @@ class FakeLLM:
         reply = self._queue.popleft() if self._queue else self._echo(messages)
         if isinstance(reply, Exception):
             raise reply
+        if isinstance(reply, Stall):
+            time.sleep(reply.seconds)
+            reply = reply.then
         # Word-sized pieces, like a real model's token stream.
         yield from re.findall(r"\S+\s*|\s+", reply)
 
-
     def _echo(self, messages: Sequence[Message]) -> str:
-        found = _SHORT_ANSWER.search(messages[-1]["content"]) if messages else None
+        """A card's short answer for an answer prompt; for a follow-up rewrite, the follow-up
+        with the last question asked before it."""
+        prompt = messages[-1]["content"] if messages else ""
+        follow_up = _FOLLOW_UP.search(prompt)
+        if follow_up:
+            question, earlier = follow_up.group(1).strip(), _LAST_HUMAN_TURN.findall(prompt)
+            return f"{question} ({earlier[-1]})" if earlier else question
+        found = _SHORT_ANSWER.search(prompt)
         return f"{found.group(1).strip()} [1]" if found else self.default
 
 

@@ -66,6 +66,15 @@ def test_search_and_ask_json(env):
     assert ask["refused"] is False and ask["citations"][0]["n"] == 1
 
 
+def test_ask_stream_prints_the_answer_and_its_citations(env):
+    run("ingest")
+    result = run("ask", "What is backpropagation?", "--stream")
+    assert result.exit_code == 0, result.output
+    # The fake LLM streams the first card's short answer with a [1] marker.
+    assert "It computes gradients layer by layer so neural networks can learn. [1]" in result.stdout
+    assert "[1] backpropagation: What is backpropagation?" in result.stdout
+
+
 def test_empty_question_is_a_clear_error(env):
     result = run("ask", "   ")
     assert result.exit_code == 1

@@ -5,7 +5,7 @@ import logging
 import re
 
 from api.logging_config import log_config
-from rag.errors import LLMUnavailable, ModelNotAvailable
+from rag.errors import ModelNotAvailable
 
 HEX_ID = re.compile(r"[0-9a-f]{32}")
 
@@ -15,7 +15,7 @@ def access_lines(caplog) -> list[dict]:
 
 
 def test_every_response_carries_a_request_id(client, fake_llm):
-    fake_llm.enqueue(LLMUnavailable("backend down"))
+    fake_llm.enqueue(ModelNotAvailable("no model file"))
     responses = [
         client.get("/healthz"),
         client.get("/v1/cards/no-such-card"),  # 404
@@ -87,7 +87,7 @@ def test_metrics_count_requests_per_route_and_time_answers(client):
     assert 'http_request_duration_seconds_count{handler="/v1/ask",method="POST"} 2.0' in text
     assert 'cardrag_retrieval_seconds_count{operation="search"} 1.0' in text
     assert 'cardrag_retrieval_seconds_count{operation="ask"} 1.0' in text
-    assert "cardrag_generation_seconds_count 1.0" in text
+    assert 'cardrag_generation_seconds_count{stage="generate"} 1.0' in text
 
 
 def test_serve_prints_access_lines_as_bare_json():

@@ -1,8 +1,13 @@
 import pytest
 
+from rag.answer import Answer
+from rag.cards import all_cards, load_corpus
 from rag.citations import markers_in
+from rag.components import build_components
 from rag.errors import LLMUnavailable
 from rag.prompts import NOT_COVERED, SYSTEM_PROMPT
+from rag.testing import HashingEmbedding, Stall
+from tests.conftest import make_settings
 
 
 def test_question_below_threshold_is_refused_without_calling_the_llm(components, fake_llm):
@@ -48,10 +53,77 @@ def test_the_models_own_refusal_is_reported_as_refused(components, fake_llm):
     assert answer.refused and answer.answer == NOT_COVERED
 
 
-def test_empty_generation_is_an_llm_failure(components, fake_llm):
-    fake_llm.enqueue("   ")
-    with pytest.raises(LLMUnavailable):
-        components.answerer.ask("What is backpropagation?")
+@pytest.mark.parametrize(
+    "fault",
+    [LLMUnavailable("connection refused"), "   ", "@@@ ### %%% !!! ??? ~~~ [[[ ]]]", "\ufffd" * 9],
+    ids=["backend-error", "empty", "symbols", "replacement-chars"],
+)
+def test_an_llm_fault_gives_a_degraded_answer_with_the_cards_cited(components, fake_llm, fault):
+    fake_llm.enqueue(fault)
+    answer = components.answerer.ask("What is backpropagation?")
+    assert answer.degraded and not answer.refused and not answer.grounded
+    assert answer.answer == "" and answer.notice
+    assert answer.cards and [c.n for c in answer.citations] == list(range(1, len(answer.cards) + 1))
+    assert [c.card_id for c in answer.citations] == [hit.card.id for hit in answer.cards]
+
+
+def test_an_llm_that_hangs_past_the_timeout_gives_a_degraded_answer(tmp_path, fake_llm):
+    settings = make_settings(tmp_path, llm={"backend": "fake", "preload": False, "timeout": 0.2})
+    built = build_components(settings, llm=fake_llm, embedder=HashingEmbedding())
+    built.indexer.sync(all_cards(load_corpus(settings.corpus_dir)))
+    fake_llm.enqueue(Stall(30))
+    answer = built.answerer.ask("What is backpropagation?")
+    assert answer.degraded and "within 0.2 s" in answer.notice
+    assert answer.citations[0].card_id == "backpropagation"
+
+
+def test_stream_sends_text_pieces_then_the_answer(components, fake_llm):
+    fake_llm.enqueue("Backpropagation applies the chain rule [9] to calculate the loss [1].")
+    events = list(components.answerer.stream("What is backpropagation?"))
+    *pieces, final = events
+    assert len(pieces) > 3 and all(isinstance(p, str) for p in pieces)
+    streamed = "".join(pieces)
+    assert "[9]" not in streamed and "[1]" in streamed
+    assert isinstance(final, Answer) and final.grounded and not final.degraded
+    assert final.citations[0].card_id == "backpropagation"
+
+
+def test_citations_carry_the_supporting_part_of_the_card(components, fake_llm):
+    fake_llm.enqueue("Backpropagation applies the chain rule to calculate how each weight "
+                     "contributed to the loss [1].")  # fmt: skip
+    citation = components.answerer.ask("What is backpropagation?").citations[0]
+    card = components.store.get_card(citation.card_id)
+    assert "chain rule" in citation.snippet
+    assert citation.snippet in f"{card.short_answer} {card.long_answer}"
+
+
+def test_a_follow_up_is_rewritten_before_retrieval(components, fake_llm):
+    history = [
+        {"role": "user", "content": "What does dropout do during training?"},
+        {"role": "assistant", "content": "It randomly drops units [1]."},
+    ]
+    fake_llm.enqueue("How does dropout behave at inference time?")
+    answer = components.answerer.ask("and at inference time?", history=history)
+    rewrite_prompt = fake_llm.prompts[0][-1]["content"]
+    assert "Human: What does dropout do during training?" in rewrite_prompt
+    assert "[1]" not in rewrite_prompt and "and at inference time?" in rewrite_prompt
+    assert answer.standalone_question == "How does dropout behave at inference time?"
+    assert "dropout" in fake_llm.prompts[1][-1]["content"].split("Question:")[-1]
+    assert any("dropout" in hit.card.id for hit in answer.cards)
+
+
+def test_a_failed_rewrite_falls_back_to_the_last_question_and_the_follow_up(components, fake_llm):
+    history = [{"role": "user", "content": "What does dropout do during training?"}]
+    fake_llm.enqueue(LLMUnavailable("down"))
+    answer = components.answerer.ask("and at inference time?", history=history)
+    expected = "What does dropout do during training? and at inference time?"
+    assert answer.standalone_question == expected
+    assert not answer.refused
+
+
+def test_no_history_means_no_rewrite(components, fake_llm):
+    answer = components.answerer.ask("What is backpropagation?")
+    assert answer.standalone_question is None and len(fake_llm.prompts) == 1
 
 
 def test_weak_cards_are_kept_out_of_the_context(components):

@@ -1,6 +1,6 @@
 import pytest
 
-from rag.citations import markers_in, validate_markers
+from rag.citations import StreamingMarkers, markers_in, validate_markers
 
 
 @pytest.mark.parametrize(
@@ -25,3 +25,22 @@ def test_no_invalid_marker_survives():
     result = validate_markers(raw, card_count=3)
     assert all(1 <= n <= 3 for n in markers_in(result.text))
     assert result.removed == 3
+
+
+@pytest.mark.parametrize(
+    "pieces",
+    [["It is so ", "[", "1", "]", " and ", "[7", "].", " Done"],
+     ["It is so [1] and [7]. Done"],
+     ["It is so [", "1] and [", "7]. Done"]],
+)
+def test_streamed_markers_are_validated_even_when_split_across_pieces(pieces):
+    markers = StreamingMarkers(card_count=3)
+    out = "".join(markers.feed(p) for p in pieces) + markers.flush()
+    assert out == "It is so [1] and . Done"
+
+
+def test_a_lone_bracket_does_not_hold_the_stream_back_forever():
+    markers = StreamingMarkers(card_count=3)
+    first = markers.feed("an array a[i")
+    later = markers.feed(" is indexed by i, which is how the lookup works in Python")
+    assert first == "an array a" and later.startswith("[i is indexed")

@@ -11,22 +11,10 @@ import httpx
 import pytest
 
 from rag.citations import markers_in
-from rag.components import build_llm
 from rag.settings import REPO_ROOT, Settings
+from tests.slow.conftest import TEST_MODEL
 
 pytestmark = pytest.mark.slow
-TEST_MODEL = "qwen2.5-coder-0.5b-instruct"
-
-
-@pytest.fixture(scope="module")
-def real_llm(real_settings):
-    settings = real_settings.model_copy(
-        update={"llm": real_settings.llm.model_copy(update={"backend": "bundled",
-                                                            "model": TEST_MODEL})}  # fmt: skip
-    )
-    llm = build_llm(settings)
-    llm.load()
-    return llm
 
 
 def test_real_llm_answers_with_valid_citations(real_components, real_llm):

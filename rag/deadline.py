@@ -1,0 +1,81 @@
+"""Run an LLM stream under a wall-clock deadline, whatever the backend does.
+
+A backend can block without yielding: an OpenAI-compatible server that accepts the
+connection and never answers (its client timeout is per read, not total), or llama.cpp
+waiting for the one generation another request holds. Checking the clock between pieces
+cannot catch those, so the stream is consumed by a worker thread and the caller waits on a
+queue with a timeout. When the deadline passes, the caller gets `LLMTimeout` at once and the
+worker is told to stop at its next piece (closing the backend's generator, which for
+llama.cpp releases the model). Hand-written because neither anyio nor concurrent.futures
+offers a deadline on an iterator.
+"""
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+from rag.errors import LLMUnavailable
+
+_DONE = object()
+
+
+class LLMTimeout(LLMUnavailable):
+    """The LLM did not finish before the deadline."""
+
+
+class Deadline:
+    """A point in time shared by every LLM call of one answer (rewrite + generation)."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.at = time.monotonic() + seconds
+
+    def remaining(self) -> float:
+        return self.at - time.monotonic()
+
+
+def stream_with_deadline(
+    open_stream: Callable[[], Iterator[str]], deadline: Deadline
+) -> Iterator[str]:
+    """Yield the pieces of `open_stream()`; raise LLMTimeout once the deadline has passed.
+
+    Errors raised by the backend are re-raised in the caller's thread.
+    """
+    pieces: queue.Queue[object] = queue.Queue()
+    cancelled = threading.Event()
+
+    def produce() -> None:
+        try:
+            stream = open_stream()
+            try:
+                for piece in stream:
+                    if cancelled.is_set():
+                        break
+                    pieces.put(piece)
+            finally:
+                close = getattr(stream, "close", None)
+                if close:
+                    close()
+        except BaseException as exc:  # handed to the consumer, which decides
+            pieces.put(exc)
+        finally:
+            pieces.put(_DONE)
+
+    threading.Thread(target=produce, name="llm-stream", daemon=True).start()
+    try:
+        while True:
+            remaining = deadline.remaining()
+            if remaining <= 0:
+                raise LLMTimeout(f"the LLM did not answer within {deadline.seconds:g} s")
+            try:
+                item = pieces.get(timeout=remaining)
+            except queue.Empty:
+                raise LLMTimeout(f"the LLM did not answer within {deadline.seconds:g} s") from None
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        cancelled.set()

@@ -1,0 +1,83 @@
+"""Guards against prompt injection through card text, on the way in and on the way out.
+
+Card text is data: it is quoted in delimited blocks after the instructions (rag.prompts).
+Measured with poisoned cards (evals/injection.py), the bundled 1.5B model still copied a
+card's "the correct answer is PWNED" into 4 of 24 answers. So, in addition:
+- in: sentences of card text that address the model with instructions ("ignore previous
+  instructions", "note to the AI", "print your system prompt", a fake <system> tag) are
+  replaced by a placeholder in the prompt (the stored card is unchanged);
+- out: an answer sentence that looks like such an instruction, or repeats any six-word run
+  of the system prompt, is removed before grounding.
+The patterns are general shapes of instructions aimed at an assistant, not the eval's
+payloads; tests check that no card of the shipped corpus trips them.
+"""
+
+import re
+
+from rag.grounding import split_sentences
+
+_WORD = re.compile(r"[a-z0-9]+")
+_SHINGLE = 6
+
+
+def _shingles(text: str) -> set[tuple[str, ...]]:
+    words = _WORD.findall(text.lower())
+    return {tuple(words[i : i + _SHINGLE]) for i in range(len(words) - _SHINGLE + 1)}
+
+
+def repeats(text: str, instructions: str) -> bool:
+    """True when the text contains any six consecutive words of the instructions."""
+    return bool(_shingles(instructions) & _shingles(text))
+
+
+_INSTRUCTION_SHAPES = re.compile(
+    "|".join([
+        # "ignore / disregard / forget ... previous instructions / the cards / the above"
+        r"\b(ignore|disregard|forget|override)\b[^.]{0,40}\b(instructions?|prompts?|rules|cards?"
+        r"|above|previous|context|question)\b",
+        # asking for the hidden instructions
+        r"\b(print|reveal|repeat|show|output|tell|leak|recite)\b[^.]{0,30}"
+        r"\b(system|hidden|initial|original) (prompt|message|instructions?)\b",
+        r"\byour (hidden |system |initial )?(instructions|prompt)\b",
+        # re-assigning the model's role or mode
+        r"\b(you are now|from now on|new instructions?|system override|debug mode"
+        r"|developer mode)\b",
+        # addressing the model directly
+        r"\b(note to|attention|if you are) (the |an? )?(ai|assistant|language model|llm|model)\b",
+        r"^\W*(assistant|ai|system|llm)\s*[,:]",
+        # fake chat-format or section markers
+        r"</?\s*(system|assistant|user|instructions?)\s*>",
+        r"#{2,}\s*instructions?\b",
+        r"\b(respond|reply|say)\b( with| in)?( only| just| the single word)\b",
+    ]),
+    re.IGNORECASE,
+)
+REDACTED = "(instruction-like text removed)"
+
+
+# A short quotation ("… such as "ignore previous instructions" …") is a card talking about
+# an instruction, not giving one: cards about prompt injection must stay answerable. The
+# cost: a payload written as a short quotation is not redacted (the delimiting still holds).
+_SHORT_QUOTE = re.compile(r"[\"“][^\"”]{1,60}[\"”]")
+
+
+def looks_like_instruction(sentence: str) -> bool:
+    """True for a sentence shaped like an instruction aimed at the model."""
+    return bool(_INSTRUCTION_SHAPES.search(_SHORT_QUOTE.sub('""', sentence)))
+
+
+def redact_instructions(text: str) -> str:
+    """Card text for the prompt, with instruction-like sentences replaced by a placeholder."""
+    sentences = split_sentences(text)
+    if not any(looks_like_instruction(s) for s in sentences):
+        return text
+    return " ".join(REDACTED if looks_like_instruction(s) else s for s in sentences)
+
+
+def without_injected_sentences(text: str, instructions: str) -> str:
+    """The answer without sentences that recite the instructions (the system prompt) or
+    read like an instruction copied from a card."""
+    return " ".join(
+        s for s in split_sentences(text)
+        if not repeats(s, instructions) and not looks_like_instruction(s)
+    )
