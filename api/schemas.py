@@ -64,16 +64,25 @@ class SearchResponse(BaseModel):
     results: list[SearchResult]
 
 
-class SearchParams(BaseModel):
-    """The query string of GET /v1/search; unknown parameters are rejected, like body fields."""
+class CardQuery(BaseModel):
+    """What search and answers share: how many cards, and the filters. Unknown fields are
+    rejected, in a body and in a query string alike."""
 
     model_config = ConfigDict(extra="forbid")
 
-    q: Question
     k: TopK = 5
     topic: FilterValues = []
     difficulty: Difficulties = []
     deck: FilterValues = []
+
+    def filters(self) -> CardFilters:
+        return CardFilters(topic=self.topic, difficulty=self.difficulty, deck=self.deck)
+
+
+class SearchParams(CardQuery):
+    """The query string of GET /v1/search."""
+
+    q: Question
     min_score: float | None = Field(
         None, ge=-1.0, le=1.0, description="Cosine floor; default: the calibrated one."
     )
@@ -88,14 +97,8 @@ class Turn(BaseModel):
     content: Annotated[str, StringConstraints(max_length=4000)]
 
 
-class AskRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class AskRequest(CardQuery):
     question: Question
-    k: TopK = 5
-    topic: FilterValues = []
-    difficulty: Difficulties = []
-    deck: FilterValues = []
     history: list[Turn] = Field(
         default=[],
         max_length=20,
@@ -108,9 +111,6 @@ class AskRequest(BaseModel):
         "one `answer` event with the full response (authoritative: grounding may move or drop "
         "markers after the tokens were sent).",
     )
-
-    def filters(self) -> CardFilters:
-        return CardFilters(topic=self.topic, difficulty=self.difficulty, deck=self.deck)
 
     def turns(self) -> list[Message]:
         return [{"role": turn.role, "content": turn.content} for turn in self.history]

@@ -7,7 +7,6 @@ from fastapi import APIRouter, Query
 
 from api.deps import ComponentsDep, MetricsDep
 from api.schemas import SearchParams, SearchResponse, SearchResult
-from rag.hits import CardFilters
 
 router = APIRouter(tags=["search"])
 
@@ -16,11 +15,10 @@ router = APIRouter(tags=["search"])
 def search(
     params: Annotated[SearchParams, Query()], components: ComponentsDep, metrics: MetricsDep
 ) -> SearchResponse:
-    filters = CardFilters(topic=params.topic, difficulty=params.difficulty, deck=params.deck)
     floor = components.settings.retrieval.search_min_score
     if params.min_score is not None:
         floor = params.min_score
     started = time.perf_counter()
-    hits = components.retriever.search(params.q, params.k, filters)
+    hits = components.retriever.search(params.q, params.k, params.filters())
     metrics.observe_retrieval("search", time.perf_counter() - started)
     return SearchResponse(results=[SearchResult.from_hit(h) for h in hits if h.score >= floor])

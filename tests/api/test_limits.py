@@ -3,10 +3,13 @@
 import json
 
 import pytest
+from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
+from api.app import create_app
 from rag.settings import Settings
 from tests.api.conftest import KEY, OTHER_KEY
+from tests.conftest import make_settings
 
 LIMIT = 16 * 1024
 ASK = {"question": "What is dropout?"}
@@ -124,12 +127,12 @@ def test_budgets_are_per_key(client_with):
     assert client.get("/v1/cards/dropout", headers=second).status_code == 200
 
 
-def test_without_keys_budgets_are_per_client_address(client_with):
-    one = client_with(security={"rate_limit": "2/minute"}, client=("10.0.0.1", 1000))
-    assert [one.get("/v1/cards/dropout").status_code for _ in range(3)] == [200, 200, 429]
-    other_app_settings = {"security": {"rate_limit": "2/minute"}}
-    other = client_with(**other_app_settings, client=("10.0.0.2", 1000))
-    assert other.get("/v1/cards/dropout").status_code == 200
+def test_without_keys_budgets_are_per_client_address(tmp_path, components):
+    app = create_app(make_settings(tmp_path, security={"rate_limit": "2/minute"}), components)
+    with TestClient(app, client=("10.0.0.1", 1000)) as one, \
+            TestClient(app, client=("10.0.0.2", 1000)) as other:  # fmt: skip
+        assert [one.get("/v1/cards/dropout").status_code for _ in range(3)] == [200, 200, 429]
+        assert other.get("/v1/cards/dropout").status_code == 200
 
 
 def test_rate_limits_can_be_turned_off(client_with):
