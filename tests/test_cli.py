@@ -105,14 +105,19 @@ def test_eval_rejects_an_unknown_split(env):
     assert result.exit_code == 1 and "unknown split" in result.stderr
 
 
-def test_answer_eval_json_on_the_fake_llm(env):
+def test_answer_eval_json_on_the_fake_llm(env, tmp_path):
     run("ingest")
-    result = run("eval", "--answers", "--limit", "5", "--json")
+    rows_file = tmp_path / "rows.jsonl"
+    result = run("eval", "--answers", "--limit", "5", "--json", "--rows", str(rows_file))
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert report["in_corpus"] == 5 and report["out_of_corpus"] == 5
-    assert 0 <= report["citation_precision"] <= 1
-    assert 0 <= report["refusal_rate_out_of_corpus"] <= 1
+    configured = report["at_configured_threshold"]
+    assert configured["in_corpus"] == 10 and configured["out_of_corpus"] == 5
+    assert 0 <= configured["citation_precision"] <= 1
+    assert report["calibrated"]["heldout"]["in_corpus"] == 5
+    assert report["injection"]["injection_questions"] == 5
+    rows = [json.loads(line) for line in rows_file.read_text().splitlines()]
+    assert len(rows) == 15 and {"best_score", "split", "answer"} <= set(rows[0])
 
 
 def test_invalid_configuration_is_a_clear_error(env, monkeypatch):
