@@ -21,15 +21,22 @@ from api.errors import install_error_handlers
 from api.metrics import install_metrics
 from api.ratelimit import RateLimitMiddleware, build_limiter
 from api.request_context import REQUEST_ID_HEADER, RequestContextMiddleware
-from api.routes import ask, cards, health, search
+from api.routes import ask, cards, chat, decks, health, quiz, search
 from api.schemas import ErrorResponse
 from api.security import ApiKeyMiddleware, KeyRing
+from api.web import ChatPage
 from rag.components import Components, build_components
 from rag.llm import LlamaCppGenerator
 from rag.settings import Settings
 
 log = logging.getLogger("cardrag.api")
 SHORT_KEY = 16
+# Bodies are small JSON, but for the deck import, which takes files (decks.max_upload_mb,
+# checked by the route with its own 413), and the OpenAI chat API, whose clients resend the
+# whole conversation every turn.
+DECK_IMPORT_PATH = "/v1/decks/import"
+CHAT_PATH = "/v1/chat/completions"
+MULTIPART_ALLOWANCE = 64 * 1024  # form fields and boundaries around the file
 COMMON_ERRORS = {
     401: {"model": ErrorResponse, "description": "Missing or invalid API key (keys are set)."},
     413: {"model": ErrorResponse, "description": "Request body too large."},
@@ -53,10 +60,12 @@ def create_app(settings: Settings, components: Components | None = None) -> Fast
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (search, ask, cards):
+    for module in (search, ask, cards, chat, decks, quiz):
         app.include_router(module.router, responses=COMMON_ERRORS)
     app.include_router(health.router)
-    _install_middleware(app, settings)
+    _install_middleware(app, settings)  # also adds /metrics, so before the catch-all mount
+    # Mounted last: the API's routes match first, everything else is the chat page's files.
+    app.mount("/", ChatPage(settings.server.frame_ancestors), name="chat-page")
     return app
 
 
@@ -64,7 +73,10 @@ def _install_middleware(app: FastAPI, settings: Settings) -> None:
     """Starlette runs the middleware added last first, so this reads from the inside out."""
     security = settings.security
     app.add_middleware(RateLimitMiddleware, limiter=build_limiter(security))
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=security.max_body_bytes)
+    upload = settings.decks.max_upload_mb * 1024 * 1024 + MULTIPART_ALLOWANCE
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=security.max_body_bytes,
+                       per_path={DECK_IMPORT_PATH: upload,
+                                 CHAT_PATH: security.max_chat_body_bytes})  # fmt: skip
     keyring = KeyRing(settings.api_keys)
     if keyring.enabled:
         app.add_middleware(ApiKeyMiddleware, keyring=keyring)

@@ -1,4 +1,5 @@
-"""The request body limit: 413, in the API's error shape, past `max_bytes`.
+"""The request body limit: 413, in the API's error shape, past `max_bytes` (or a larger
+limit for a path that takes uploads, such as the deck import).
 
 Pure ASGI on purpose. It wraps `receive` and counts every chunk as it arrives, so a chunked
 body without Content-Length is cut off as soon as it passes the limit, before the rest is
@@ -24,17 +25,19 @@ class BodyTooLarge(HTTPException):
 
 
 class BodySizeLimitMiddleware:
-    def __init__(self, app: ASGIApp, max_bytes: int):
+    def __init__(self, app: ASGIApp, max_bytes: int, per_path: dict[str, int] | None = None):
         self.app = app
         self.max_bytes = max_bytes
+        self.per_path = per_path or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.per_path.get(scope["path"], self.max_bytes)
         declared = Headers(scope=scope).get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(scope, receive, send)
+        if declared.isdigit() and int(declared) > limit:
+            await self._refuse(limit, scope, receive, send)
             return
         received = 0
         started = False
@@ -44,8 +47,8 @@ class BodySizeLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise BodyTooLarge(self.max_bytes)
+                if received > limit:
+                    raise BodyTooLarge(limit)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -58,9 +61,9 @@ class BodySizeLimitMiddleware:
         except BodyTooLarge:
             if started:
                 raise
-            await self._refuse(scope, receive, send)
+            await self._refuse(limit, scope, receive, send)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        error = BodyTooLarge(self.max_bytes)
+    async def _refuse(self, limit: int, scope: Scope, receive: Receive, send: Send) -> None:
+        error = BodyTooLarge(limit)
         response = JSONResponse({"detail": error.detail}, status_code=413)
         await response(scope, receive, send)

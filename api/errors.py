@@ -19,6 +19,7 @@ from rag.errors import (
     CardError,
     CardNotFound,
     CardragError,
+    DeckNotFound,
     LLMUnavailable,
     ModelNotAvailable,
 )
@@ -27,6 +28,7 @@ log = logging.getLogger("cardrag.api")
 
 STATUS_BY_ERROR: dict[type[CardragError], int] = {
     CardNotFound: 404,
+    DeckNotFound: 404,
     CardError: 400,
     ModelNotAvailable: 503,
     LLMUnavailable: 503,

@@ -64,19 +64,24 @@ class SearchResponse(BaseModel):
     results: list[SearchResult]
 
 
-class CardQuery(BaseModel):
-    """What search and answers share: how many cards, and the filters. Unknown fields are
-    rejected, in a body and in a query string alike."""
+class CardFilterParams(BaseModel):
+    """Filters shared by search, answers and the study look-ups (in a query string they
+    repeat: ?topic=a&topic=b). Unknown fields are rejected, in a body and a query alike."""
 
     model_config = ConfigDict(extra="forbid")
 
-    k: TopK = 5
     topic: FilterValues = []
     difficulty: Difficulties = []
     deck: FilterValues = []
 
     def filters(self) -> CardFilters:
         return CardFilters(topic=self.topic, difficulty=self.difficulty, deck=self.deck)
+
+
+class CardQuery(CardFilterParams):
+    """Filters and how many cards to retrieve."""
+
+    k: TopK = 5
 
 
 class SearchParams(CardQuery):
@@ -145,7 +150,7 @@ class AskResponse(BaseModel):
     def from_answer(cls, answer: Answer) -> "AskResponse":
         return cls(
             answer=answer.answer,
-            citations=[CitationOut(**vars(c)) for c in answer.citations],
+            citations=citations_of(answer),
             refused=answer.refused,
             grounded=answer.grounded,
             degraded=answer.degraded,
@@ -172,8 +177,137 @@ class ErrorResponse(BaseModel):
     detail: str
 
 
+def citations_of(answer: Answer) -> list[CitationOut]:
+    return [CitationOut(**vars(citation)) for citation in answer.citations]
+
+
 def card_fields(card) -> dict:  # type: ignore[no-untyped-def]
     data = card.model_dump()
     data["card_id"] = data.pop("id")
     data["tags"] = list(card.tags)
     return data
+
+
+class DeckOut(BaseModel):
+    deck: str
+    title: str
+    cards: int
+    source: Literal["corpus", "imported"]
+
+
+class DecksResponse(BaseModel):
+    decks: list[DeckOut]
+
+
+class ImportResponse(BaseModel):
+    deck: str
+    title: str
+    cards: int = Field(description="Cards in the deck after the import.")
+    skipped: list[str] = Field(description="Questions left out (no answer), with their line.")
+    added: int = Field(description="Cards added to the index by this sync.")
+    updated: int
+    removed: int
+    unchanged: int
+
+
+class RemoveDeckResponse(BaseModel):
+    deck: str
+    removed: int = Field(description="Cards removed from the index.")
+
+
+CardIds = Annotated[
+    list[Annotated[str, StringConstraints(min_length=1, max_length=120)]],
+    Field(max_length=5000),
+]
+
+
+class ExportRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    card_ids: CardIds = Field(
+        min_length=1, description="Cards to export, e.g. the citations of an /v1/ask answer."
+    )
+    format: Literal["apkg", "csv", "jsonl"] = "apkg"
+    deck_name: Annotated[str, StringConstraints(min_length=1, max_length=120)] = "cardrag"
+
+
+class QuizNextRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    topic: FilterValues = []
+    difficulty: list[Literal["easy", "medium", "hard"]] = []
+    deck: FilterValues = []
+    seen: CardIds = Field([], description="Card ids already asked in this session.")
+    seed: int | None = Field(None, description="Makes the pick reproducible.")
+
+
+class QuizQuestion(BaseModel):
+    card_id: str
+    question: str
+    topic: str
+    difficulty: Literal["easy", "medium", "hard"]
+    deck: str
+
+
+class QuizNextResponse(BaseModel):
+    card: QuizQuestion | None = Field(
+        description="The next question; null when every matching card has been seen."
+    )
+    remaining: int = Field(description="Matching cards not yet seen after this one.")
+
+
+class QuizGradeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    card_id: Annotated[str, StringConstraints(min_length=1, max_length=120)]
+    answer: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=2000),
+        Field(description="The learner's answer, 1 to 2,000 characters."),
+    ]
+
+
+class QuizGradeResponse(BaseModel):
+    card_id: str
+    score: float | None = Field(description="0 to 1; null when the grade is degraded.")
+    right: list[str] = Field(description="What the answer got right.")
+    missing: list[str] = Field(description="What the answer missed or got wrong.")
+    degraded: bool = Field(description="True when the LLM could not grade: compare yourself.")
+    note: str
+    citation: CitationOut = Field(description="The card the grade is based on.")
+    reference: CardOut = Field(description="The card, with its short and long answers.")
+
+
+class CardListParams(CardFilterParams):
+    limit: int = Field(20, ge=1, le=100, description="Cards per page (1-100).")
+    offset: int = Field(0, ge=0, le=1_000_000, description="Cards to skip.")
+
+
+class RelatedParams(CardQuery):
+    """The query string of GET /v1/cards/{card_id}/related."""
+
+
+class CardPageOut(BaseModel):
+    cards: list[CardOut]
+    total: int = Field(description="Cards matching the filters, across all pages.")
+    offset: int
+    limit: int
+
+
+class FacetValue(BaseModel):
+    value: str
+    count: int = Field(description="Cards with this value.")
+
+
+class FacetsOut(BaseModel):
+    topic: list[FacetValue]
+    difficulty: list[FacetValue]
+    deck: list[FacetValue]
+
+
+class RelatedResponse(BaseModel):
+    card_id: str = Field(description="The card the others are related to.")
+    related: list[SearchResult] = Field(
+        description="Nearest cards by embedding, best first, the card itself excluded; "
+        "score is the cosine of the two cards."
+    )

@@ -11,6 +11,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.llms import MockLLM
 
 from rag.answer import Answerer
+from rag.decks import DeckLibrary
 from rag.embedding import build_embedder
 from rag.errors import ModelNotAvailable
 from rag.grounding import Grounder
@@ -19,6 +20,7 @@ from rag.hybrid import Fusion, HybridRetriever
 from rag.index import CardIndexer
 from rag.llm import Generator, LlamaCppGenerator, OpenAICompatibleGenerator
 from rag.model_assets import model_path
+from rag.quiz import Grader
 from rag.retrieve import CardRetriever
 from rag.settings import Settings
 from rag.store import CardStore, chroma_client
@@ -34,6 +36,8 @@ class Components:
     retriever: Retriever  # what search and answers use (settings.retrieval.mode)
     llm: Generator
     answerer: Answerer
+    decks: DeckLibrary  # corpus/ and imported decks: the cards the index must hold
+    grader: Grader  # quiz grading with the same LLM
 
 
 def build_llm(settings: Settings) -> Generator:
@@ -120,4 +124,6 @@ def build_components(
             settings.retrieval,
             settings.llm,
         ),
+        decks=DeckLibrary.from_settings(settings),
+        grader=Grader(generator, settings.quiz, timeout=settings.llm.timeout),
     )

@@ -13,6 +13,10 @@ class CardNotFound(CardragError):
     """No card with that id is in the index."""
 
 
+class DeckNotFound(CardragError):
+    """No deck with that name."""
+
+
 class ModelNotAvailable(CardragError):
     """A model file or package is missing: run `make install` (or `cardrag models fetch`)."""
 

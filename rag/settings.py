@@ -4,6 +4,7 @@ Example: CARDRAG_LLM__BACKEND=openai CARDRAG_LLM__BASE_URL=http://127.0.0.1:8080
 Everything else receives a Settings object; nothing reads os.environ on its own.
 """
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -132,9 +133,65 @@ class RetrievalSettings(BaseModel):
     )
 
 
+class QuizSettings(BaseModel):
+    temperature: float = Field(
+        0.0, ge=0.0, le=0.3, description="Sampling temperature when the LLM grades an answer."
+    )
+    max_tokens: int = Field(
+        320, ge=64, le=2048, description="Most tokens in a grade (a JSON object with lists)."
+    )
+    max_reference_chars: int = Field(
+        4000,
+        ge=200,
+        le=20000,
+        description="The card's long answer is cut to this length in the grading prompt, "
+        "so card and learner's answer fit the model's context window.",
+    )
+
+
+class DecksSettings(BaseModel):
+    max_upload_mb: int = Field(
+        20, ge=1, le=1024, description="Largest file POST /v1/decks/import accepts."
+    )
+# One CSP frame-ancestors source: 'self', 'none', *, or [scheme://]host[:port] with an
+# optional leading *. wildcard. Anything else (spaces, semicolons) could inject directives.
+_FRAME_SOURCE = re.compile(
+    r"^('self'|'none'|\*|https?:|(https?://)?(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)*(:(\d{1,5}|\*))?)$",
+    re.I,
+)
+
+
 class ServerSettings(BaseModel):
     host: str = Field("127.0.0.1", description="Bind address of `cardrag serve`.")
     port: int = Field(8000, ge=1, le=65535, description="Port of `cardrag serve`.")
+    frame_ancestors: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["'self'"],
+        description="Pages allowed to show the chat page in an <iframe>, comma-separated "
+        "CSP frame-ancestors sources (e.g. 'self',https://wiki.example.org); 'none' forbids "
+        "framing. Which origins may call the API is the CORS setting, not this one.",
+    )
+
+    @field_validator("frame_ancestors", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("frame_ancestors")
+    @classmethod
+    def _valid_sources(cls, sources: list[str]) -> list[str]:
+        if not sources:
+            raise ValueError("list at least one source, or 'none' to forbid framing")
+        for source in sources:
+            if not _FRAME_SOURCE.match(source):
+                raise ValueError(
+                    f"{source!r} is not a frame-ancestors source: use 'self', 'none', * or "
+                    "an origin like https://wiki.example.org"
+                )
+        if "'none'" in sources and len(sources) > 1:
+            raise ValueError("'none' cannot be combined with other sources")
+        return sources
 
 
 def split_commas(value: Any) -> Any:
@@ -164,6 +221,13 @@ class SecuritySettings(BaseModel):
         ge=1024,
         le=1024 * 1024,
         description="Largest request body accepted, counted as it arrives; larger is a 413.",
+    )
+    max_chat_body_bytes: int = Field(
+        1024 * 1024,
+        ge=16 * 1024,
+        le=16 * 1024 * 1024,
+        description="Largest body of POST /v1/chat/completions: chat front ends resend the "
+        "whole conversation every turn (only its recent turns are used).",
     )
 
     _split_origins = field_validator("cors_origins", mode="before")(split_commas)
@@ -199,7 +263,8 @@ class Settings(BaseSettings):
     )
 
     data_dir: Path = Field(
-        Path("data"), description="Chroma database and ingestion docstore live here."
+        Path("data"),
+        description="Chroma database, ingestion docstore and imported decks (decks/) live here.",
     )
     corpus_dir: Path = Field(REPO_ROOT / "corpus", description="Deck files to ingest.")
     models_dir: Path = Field(
@@ -209,6 +274,8 @@ class Settings(BaseSettings):
     chroma: ChromaSettings = Field(default_factory=ChromaSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    quiz: QuizSettings = Field(default_factory=QuizSettings)
+    decks: DecksSettings = Field(default_factory=DecksSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(

@@ -143,3 +143,40 @@ def test_rate_limits_can_be_turned_off(client_with):
 def test_a_malformed_rate_limit_is_a_configuration_error():
     with pytest.raises(ValidationError, match="rate limit"):
         Settings(security={"rate_limit": "plenty"})
+
+
+def test_the_deck_import_takes_uploads_beyond_the_json_limit(client_with):
+    client = client_with(decks={"max_upload_mb": 1})
+    rows = "".join(f"What is item {n}?,Item {n} is a thing to know.,misc,easy\n"
+                   for n in range(1000))  # fmt: skip
+    csv = ("question,answer,topic,difficulty\n" + rows).encode()
+    assert LIMIT < len(csv) < 1024 * 1024
+    imported = client.post("/v1/decks/import", data={"deck": "big"},
+                           files={"file": ("big.csv", csv)})  # fmt: skip
+    assert imported.status_code == 200, imported.text
+    too_big = client.post("/v1/decks/import", data={"deck": "big"},
+                          files={"file": ("big.csv", csv * 30)})  # fmt: skip
+    assert too_big.status_code == 413
+
+
+def test_the_chat_api_has_its_own_body_limit(client_with):
+    client = client_with(security={"max_chat_body_bytes": 16 * 1024})
+    messages = [{"role": "user", "content": "x" * 20000}]
+    response = client.post("/v1/chat/completions", json={"model": "cardrag", "messages": messages})
+    assert response.status_code == 413
+
+
+def test_chat_bodies_too_large_or_not_utf8_are_4xx_in_openai_shape(client_with):
+    client = client_with(security={"max_chat_body_bytes": 16 * 1024})
+
+    def chunks():
+        yield b'{"model": "cardrag", "messages": [{"role": "user", "content": "'
+        for _ in range(20):
+            yield b"x" * 1024
+        yield b'"}]}'
+
+    headers = {"content-type": "application/json"}
+    too_large = client.post("/v1/chat/completions", content=chunks(), headers=headers)
+    assert too_large.status_code == 413 and too_large.json()["error"]["message"]
+    garbled = client.post("/v1/chat/completions", content=b"\xf5\xff", headers=headers)
+    assert garbled.status_code == 400 and garbled.json()["error"]["message"]
