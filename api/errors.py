@@ -20,6 +20,8 @@ from rag.errors import (
     CardNotFound,
     CardragError,
     DeckNotFound,
+    IndexBusy,
+    IndexUnavailable,
     LLMUnavailable,
     ModelNotAvailable,
 )
@@ -30,11 +32,16 @@ STATUS_BY_ERROR: dict[type[CardragError], int] = {
     CardNotFound: 404,
     DeckNotFound: 404,
     CardError: 400,
+    IndexBusy: 409,
+    IndexUnavailable: 503,
     ModelNotAvailable: 503,
     LLMUnavailable: 503,
 }
+# Errors whose messages name server paths: the caller gets these words, the log the rest.
 PUBLIC_MESSAGE: dict[type[CardragError], str] = {
     ModelNotAvailable: "the language model is not available on this server",
+    IndexUnavailable: "the card index is unavailable on this server; its log says why",
+    IndexBusy: "the card index is being updated by another ingest; try again shortly",
 }
 
 
@@ -56,9 +63,16 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(CardragError)
     async def domain_error(request: Request, exc: CardragError) -> JSONResponse:
-        status = next((s for t, s in STATUS_BY_ERROR.items() if isinstance(exc, t)), 400)
-        public = next((m for t, m in PUBLIC_MESSAGE.items() if isinstance(exc, t)), str(exc))
-        if status >= 500:
-            log.warning("%s (request_id=%s): %s", type(exc).__name__,
-                        request.scope.get(REQUEST_ID_SCOPE_KEY), exc)  # fmt: skip
-        return JSONResponse(status_code=status, content={"detail": public})
+        status, message = status_and_message(request, exc)
+        return JSONResponse(status_code=status, content={"detail": message})
+
+
+def status_and_message(request: Request, exc: CardragError) -> tuple[int, str]:
+    """The HTTP status of a domain error and the message a caller may see; the full message
+    is logged, with the request id, when it is not shown or the fault is the server's."""
+    status = next((s for t, s in STATUS_BY_ERROR.items() if isinstance(exc, t)), 400)
+    public = next((m for t, m in PUBLIC_MESSAGE.items() if isinstance(exc, t)), str(exc))
+    if status >= 500 or public != str(exc):
+        log.warning("%s (request_id=%s): %s", type(exc).__name__,
+                    request.scope.get(REQUEST_ID_SCOPE_KEY), exc)  # fmt: skip
+    return status, public

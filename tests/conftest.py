@@ -33,6 +33,13 @@ def shipped_card_count() -> int:
     return len(all_cards(load_corpus(CORPUS)))
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--kill-reps", type=int, default=12,
+        help="How many times the crash-safety test kills an ingest (default 12).",
+    )  # fmt: skip
+
+
 def make_settings(tmp_path: Path, **overrides: object) -> Settings:
     base = {
         "data_dir": tmp_path / "data",

@@ -4,8 +4,10 @@ import json
 import logging
 import re
 
+import pytest
+
 from api.logging_config import log_config
-from rag.errors import ModelNotAvailable
+from rag.errors import IndexBusy, IndexUnavailable, ModelNotAvailable
 
 HEX_ID = re.compile(r"[0-9a-f]{32}")
 
@@ -72,6 +74,23 @@ def test_a_missing_model_is_a_503_that_names_no_path(client, fake_llm):
     response = client.post("/v1/ask", json={"question": "What is backpropagation?"})
     assert response.status_code == 503
     assert "/srv" not in response.text and response.json()["detail"]
+
+
+@pytest.mark.parametrize(("error", "status"), [
+    (IndexUnavailable("/srv/data/chroma: cannot open the Chroma index"), 503),
+    (IndexBusy("/srv/data: another ingest is writing (pid 7 holds /srv/data/lock)"), 409),
+])  # fmt: skip
+def test_index_errors_name_no_path(client, components, monkeypatch, error, status):
+    def failing(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(components.retriever, "search", failing)
+    response = client.get("/v1/search", params={"q": "dropout"})
+    assert response.status_code == status
+    assert "/srv" not in response.text and response.json()["detail"]
+    chat = client.post("/v1/chat/completions", json={
+        "model": "cardrag", "messages": [{"role": "user", "content": "What is dropout?"}]})
+    assert "/srv" not in chat.text
 
 
 def test_metrics_count_requests_per_route_and_time_answers(client):
