@@ -5,7 +5,8 @@ Middleware, outermost first (each is installed here from settings):
   Prometheus      requests and latency per route, /metrics
   CORS            only the configured origins (none by default), no credentials
   ApiKey          401 unless a configured key is presented (off without keys); /healthz open
-  BodyLimit       413 past security.max_body_bytes, counted as the body streams in
+  BodyLimit       413 past security.max_body_bytes (more for chat and uploads), counted as
+                  the body streams in
   RateLimit       429 with Retry-After once a caller's budget is spent
 """
 
