@@ -1,23 +1,44 @@
 """Request and response models: the HTTP contract, with its limits."""
 
+import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from rag.answer import Answer
+from rag.cards import SLUG_PATTERN
 from rag.hits import CardFilters, ScoredCard
 from rag.llm import Message
+
+# C0 and C1 control characters and DEL: they have no place in a question and only serve to
+# confuse terminals, logs and prompts. The schema states the rule; the validator also turns
+# away lone surrogates, which JSON can carry but no encoder can encode.
+NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f-\x9f]*$"
+_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def plain_text(value: str) -> str:
+    if _FORBIDDEN.search(value):
+        raise ValueError("must not contain control characters")
+    return value
+
 
 Question = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=1000),
-    Field(description="A free-text question, 1 to 1,000 characters."),
+    AfterValidator(plain_text),
+    Field(
+        description="A free-text question: 1 to 1,000 characters once surrounding whitespace "
+        "is stripped, no control characters.",
+        json_schema_extra={"pattern": NO_CONTROL_CHARACTERS},
+    ),
 ]
 TopK = Annotated[int, Field(ge=1, le=20, description="How many cards to retrieve (1-20).")]
 FilterValues = Annotated[
-    list[Annotated[str, StringConstraints(min_length=1, max_length=80)]],
-    Field(max_length=20),
+    list[Annotated[str, StringConstraints(pattern=SLUG_PATTERN, max_length=80)]],
+    Field(max_length=20, description="Allowed values (OR-ed); an unknown one matches nothing."),
 ]
+Difficulties = Annotated[list[Literal["easy", "medium", "hard"]], Field(max_length=3)]
 
 
 class CardOut(BaseModel):
@@ -43,6 +64,35 @@ class SearchResponse(BaseModel):
     results: list[SearchResult]
 
 
+class CardFilterParams(BaseModel):
+    """Filters shared by search, answers and the study look-ups (in a query string they
+    repeat: ?topic=a&topic=b). Unknown fields are rejected, in a body and a query alike."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    topic: FilterValues = []
+    difficulty: Difficulties = []
+    deck: FilterValues = []
+
+    def filters(self) -> CardFilters:
+        return CardFilters(topic=self.topic, difficulty=self.difficulty, deck=self.deck)
+
+
+class CardQuery(CardFilterParams):
+    """Filters and how many cards to retrieve."""
+
+    k: TopK = 5
+
+
+class SearchParams(CardQuery):
+    """The query string of GET /v1/search."""
+
+    q: Question
+    min_score: float | None = Field(
+        None, ge=-1.0, le=1.0, description="Cosine floor; default: the calibrated one."
+    )
+
+
 class Turn(BaseModel):
     """One earlier turn of the conversation."""
 
@@ -52,14 +102,8 @@ class Turn(BaseModel):
     content: Annotated[str, StringConstraints(max_length=4000)]
 
 
-class AskRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class AskRequest(CardQuery):
     question: Question
-    k: TopK = 5
-    topic: FilterValues = []
-    difficulty: list[Literal["easy", "medium", "hard"]] = []
-    deck: FilterValues = []
     history: list[Turn] = Field(
         default=[],
         max_length=20,
@@ -72,9 +116,6 @@ class AskRequest(BaseModel):
         "one `answer` event with the full response (authoritative: grounding may move or drop "
         "markers after the tokens were sent).",
     )
-
-    def filters(self) -> CardFilters:
-        return CardFilters(topic=self.topic, difficulty=self.difficulty, deck=self.deck)
 
     def turns(self) -> list[Message]:
         return [{"role": turn.role, "content": turn.content} for turn in self.history]
@@ -235,17 +276,6 @@ class QuizGradeResponse(BaseModel):
     note: str
     citation: CitationOut = Field(description="The card the grade is based on.")
     reference: CardOut = Field(description="The card, with its short and long answers.")
-class CardFilterParams(BaseModel):
-    """Filter query parameters shared by the study look-ups (repeatable: ?topic=a&topic=b)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    topic: FilterValues = []
-    difficulty: Annotated[list[Literal["easy", "medium", "hard"]], Field(max_length=3)] = []
-    deck: FilterValues = []
-
-    def filters(self) -> CardFilters:
-        return CardFilters(topic=self.topic, difficulty=self.difficulty, deck=self.deck)
 
 
 class CardListParams(CardFilterParams):
@@ -253,8 +283,8 @@ class CardListParams(CardFilterParams):
     offset: int = Field(0, ge=0, le=1_000_000, description="Cards to skip.")
 
 
-class RelatedParams(CardFilterParams):
-    k: TopK = 5
+class RelatedParams(CardQuery):
+    """The query string of GET /v1/cards/{card_id}/related."""
 
 
 class CardPageOut(BaseModel):

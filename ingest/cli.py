@@ -284,6 +284,7 @@ def serve(
     import uvicorn
 
     from api.app import create_app
+    from api.logging_config import log_config
 
     with cli_errors():
         settings = Settings()
@@ -294,14 +295,17 @@ def serve(
             # Built here rather than in the app's start-up, so that an unreadable index is
             # one line and exit 1 before uvicorn starts, like every other command.
             components = _components(settings)
-            uvicorn.run(create_app(settings, components), host=server.host, port=server.port)
+            # cardrag's own access log (JSON, with request ids) replaces uvicorn's.
+            uvicorn.run(create_app(settings, components), host=server.host, port=server.port,
+                        log_config=log_config(), access_log=False)  # fmt: skip
             return
         if not settings.chroma.url:
             # Embedded Chroma is one process's database: workers would each open it.
             raise CardragError("--workers above 1 needs a Chroma server: set CARDRAG_CHROMA__URL")
         # Each worker process builds its own app (and components) from the environment.
         uvicorn.run("api.app:app_from_environment", factory=True, workers=workers,
-                    host=server.host, port=server.port)  # fmt: skip
+                    host=server.host, port=server.port, log_config=log_config(),
+                    access_log=False)  # fmt: skip
 
 
 @app.command()

@@ -45,7 +45,9 @@ def build_llm(settings: Settings) -> Generator:
     match llm.backend:
         case "bundled":
             path = llm.model_path or model_path(settings.models_dir, llm.model)
-            return LlamaCppGenerator(path, context_window=llm.context_window, threads=llm.threads)
+            return LlamaCppGenerator(
+                path, context_window=llm.context_window, threads=llm.threads, timeout=llm.timeout
+            )
         case "openai":
             if not llm.base_url:
                 raise ModelNotAvailable("CARDRAG_LLM__BASE_URL is required with backend=openai")
@@ -54,6 +56,8 @@ def build_llm(settings: Settings) -> Generator:
                 model=llm.model,
                 api_key=llm.api_key.get_secret_value(),
                 timeout=llm.timeout,
+                connect_timeout=llm.connect_timeout,
+                max_retries=llm.max_retries,
             )
         case "fake":
             from rag.testing import FakeLLM

@@ -7,6 +7,7 @@ Everything else receives a Settings object; nothing reads os.environ on its own.
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -71,7 +72,23 @@ class LLMSettings(BaseModel):
         0.1, ge=0.0, le=0.3, description="Sampling temperature; answers stay near-greedy."
     )
     max_tokens: int = Field(256, ge=16, le=2048, description="Most tokens in one answer.")
-    timeout: float = Field(30.0, gt=0, le=600, description="Seconds before a call is abandoned.")
+    timeout: float = Field(
+        30.0,
+        gt=0,
+        le=600,
+        description="Total seconds one answer may take, retry included; past it the call is "
+        "abandoned and the answer fails (both backends).",
+    )
+    connect_timeout: float = Field(
+        5.0, gt=0, le=60, description="openai: seconds to wait for the server to accept."
+    )
+    max_retries: int = Field(
+        1,
+        ge=0,
+        le=1,
+        description="openai: retries after a connection failure, timeout or 5xx, only while "
+        "the total timeout leaves time for one.",
+    )
     context_window: int = Field(4096, ge=1024, le=32768, description="bundled: n_ctx.")
     threads: int = Field(2, ge=1, le=64, description="bundled: llama.cpp CPU threads.")
     preload: bool = Field(
@@ -190,6 +207,67 @@ class ServerSettings(BaseModel):
         return sources
 
 
+def split_commas(value: Any) -> Any:
+    """Comma-separated environment values ("a,b") become lists; lists pass through."""
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class SecuritySettings(BaseModel):
+    """HTTP limits. API keys are the top-level `api_keys` (env CARDRAG_API_KEYS)."""
+
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins a browser may call the API from, comma-separated (e.g. "
+        "https://notes.example.org). None by default; '*' is refused: list them.",
+    )
+    rate_limit: str = Field(
+        "120/minute",
+        description="Requests allowed per API key (per client address when no keys are set), "
+        "across all routes but /healthz, in slowapi notation: '120/minute', "
+        "'10/second;300/hour'.",
+    )
+    rate_limit_enabled: bool = Field(True, description="Set to false to turn rate limits off.")
+    max_body_bytes: int = Field(
+        16 * 1024,
+        ge=1024,
+        le=1024 * 1024,
+        description="Largest request body accepted, counted as it arrives; larger is a 413.",
+    )
+    max_chat_body_bytes: int = Field(
+        1024 * 1024,
+        ge=16 * 1024,
+        le=16 * 1024 * 1024,
+        description="Largest body of POST /v1/chat/completions: chat front ends resend the "
+        "whole conversation every turn (only its recent turns are used).",
+    )
+
+    _split_origins = field_validator("cors_origins", mode="before")(split_commas)
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _explicit_origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            parts = urlsplit(origin)
+            if origin == "*" or parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ValueError(
+                    f"CORS origin {origin!r} must be an explicit scheme://host[:port]"
+                )
+        return [origin.rstrip("/") for origin in origins]
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _parsable_limit(cls, value: str) -> str:
+        from limits import parse_many
+
+        try:
+            parse_many(value)
+        except ValueError as exc:
+            raise ValueError(f"rate limit {value!r} is not like '120/minute': {exc}") from None
+        return value
+
+
 class Settings(BaseSettings):
     """All of cardrag's configuration."""
 
@@ -212,3 +290,12 @@ class Settings(BaseSettings):
     quiz: QuizSettings = Field(default_factory=QuizSettings)
     decks: DecksSettings = Field(default_factory=DecksSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="CARDRAG_API_KEYS: comma-separated keys. Empty (the default, for local "
+        "use): no authentication. Set: every route but /healthz needs "
+        "`Authorization: Bearer <key>` or `X-API-Key: <key>`. Use long random keys.",
+    )
+
+    _split_keys = field_validator("api_keys", mode="before")(split_commas)

@@ -17,11 +17,12 @@ from api.schemas import (
     SearchResult,
     card_fields,
 )
+from rag.cards import SLUG_PATTERN
 from rag.catalogue import browse, facets, related_cards
 from rag.errors import CardNotFound
 
 router = APIRouter(tags=["cards"])
-CardId = Annotated[str, Path(min_length=1, max_length=120)]
+CardId = Annotated[str, Path(pattern=SLUG_PATTERN, max_length=120)]
 NOT_FOUND = {404: {"model": ErrorResponse, "description": "No card with that id."}}
 
 

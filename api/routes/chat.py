@@ -29,9 +29,10 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from sse_starlette import EventSourceResponse
+from starlette.exceptions import HTTPException
 
 from api.deps import ComponentsDep
-from api.errors import STATUS_BY_ERROR
+from api.errors import status_and_message
 from api.openai_schemas import (
     MODEL_ID,
     AssistantMessage,
@@ -95,9 +96,11 @@ class OpenAIRoute(APIRoute):
             except RequestValidationError as exc:
                 return validation_error(exc.errors()).response()
             except CardragError as exc:
-                status = next((s for t, s in STATUS_BY_ERROR.items() if isinstance(exc, t)), 400)
+                status, message = status_and_message(request, exc)
                 kind = "server_error" if status >= 500 else "invalid_request_error"
-                return OpenAIError(status, str(exc), type=kind).response()
+                return OpenAIError(status, message, type=kind).response()
+            except HTTPException as exc:  # reading the body: not UTF-8 (400), too large (413)
+                return OpenAIError(exc.status_code, str(exc.detail)).response()
             except Exception:
                 log.exception("unhandled error on %s", request.url.path)
                 return OpenAIError(500, "internal server error", type="server_error").response()
