@@ -10,6 +10,7 @@ from api.errors import install_error_handlers
 from api.routes import ask, cards, chat, decks, health, quiz, search
 from api.web import ChatPage
 from rag.components import Components, build_components
+from rag.errors import IndexUnavailable
 from rag.llm import LlamaCppGenerator
 from rag.settings import Settings
 
@@ -21,7 +22,12 @@ def create_app(settings: Settings, components: Components | None = None) -> Fast
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.components = components or build_components(settings)
+        try:
+            app.state.components = components or build_components(settings)
+        except IndexUnavailable as exc:
+            # Fail fast, with the same one line the CLI prints, not a traceback.
+            log.error("error: %s", exc)
+            raise
         _preload(app.state.components, settings)
         yield
 

@@ -10,6 +10,8 @@ from rag.errors import (
     CardNotFound,
     CardragError,
     DeckNotFound,
+    IndexBusy,
+    IndexUnavailable,
     LLMUnavailable,
     ModelNotAvailable,
 )
@@ -20,6 +22,8 @@ STATUS_BY_ERROR: dict[type[CardragError], int] = {
     CardNotFound: 404,
     DeckNotFound: 404,
     CardError: 400,
+    IndexBusy: 409,
+    IndexUnavailable: 503,
     ModelNotAvailable: 503,
     LLMUnavailable: 503,
 }

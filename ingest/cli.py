@@ -5,6 +5,7 @@ does), never a traceback.
 """
 
 import json
+import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -65,17 +66,28 @@ def _components(settings: Settings):  # type: ignore[no-untyped-def]
 def ingest(
     corpus: Annotated[Path | None, typer.Option(help="Deck folder (default: corpus/).")] = None,
     as_json: JsonOption = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Report each step on stderr.")
+    ] = False,
 ) -> None:
     """Sync the index with corpus/ and the imported decks: embed new and changed cards,
-    drop removed ones."""
+    drop removed ones.
+
+    The served index is replaced atomically when the new one is complete; a run that is
+    interrupted leaves it as it was, and the next run does the work."""
     from rag.decks import DeckLibrary
 
+    if verbose:
+        _log_steps()
     with cli_errors():
         settings = _settings(corpus_dir=corpus)
         cards = DeckLibrary.from_settings(settings).all_cards()  # validate before indexing
         components = _components(settings)
         show_progress = sys.stderr.isatty() and not as_json
-        report = components.indexer.sync(cards, show_progress=show_progress)
+        with components.indexer.writing():
+            # Read again under the writer lock: a deck imported meanwhile is included.
+            cards = DeckLibrary.from_settings(settings).all_cards()
+            report = components.indexer.sync(cards, show_progress=show_progress)
     if as_json:
         print(json.dumps(report.as_dict()))
     else:
@@ -273,7 +285,10 @@ def serve(
         server = settings.server.model_copy(
             update={k: v for k, v in {"host": host, "port": port}.items() if v is not None}
         )
-        uvicorn.run(create_app(settings), host=server.host, port=server.port)
+        # Built here rather than in the app's start-up, so that an unreadable index is one
+        # line and exit 1 before uvicorn starts, like every other command.
+        components = _components(settings)
+        uvicorn.run(create_app(settings, components), host=server.host, port=server.port)
 
 
 @app.command()
@@ -414,6 +429,21 @@ def models_list() -> None:
     for name in BUNDLED_MODELS:
         path = model_path(models_dir, name)
         out.print(f"{name}\t{'present' if path.is_file() else 'missing'}\t{path}")
+
+
+class _StepsToStderr(logging.Handler):
+    """Ingest steps as plain lines on stderr (the stream current at each line, so tests
+    that swap sys.stderr see them too)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        typer.echo(record.getMessage(), err=True)
+
+
+def _log_steps() -> None:
+    steps = logging.getLogger("cardrag.ingest")
+    if not any(isinstance(h, _StepsToStderr) for h in steps.handlers):
+        steps.addHandler(_StepsToStderr())
+    steps.setLevel(logging.INFO)
 
 
 def _require_question(question: str) -> None:

@@ -23,14 +23,14 @@ from rag.model_assets import model_path
 from rag.quiz import Grader
 from rag.retrieve import CardRetriever
 from rag.settings import Settings
-from rag.store import CardStore, chroma_client
+from rag.store import LiveIndex, chroma_client
 
 
 @dataclass
 class Components:
     settings: Settings
     embedder: BaseEmbedding
-    store: CardStore  # card vectors; their metadata is the card catalogue
+    store: LiveIndex  # the published card vectors; their metadata is the card catalogue
     indexer: CardIndexer
     dense: CardRetriever  # whole-card dense retrieval (also the eval's dense baseline)
     retriever: Retriever  # what search and answers use (settings.retrieval.mode)
@@ -62,11 +62,7 @@ def build_llm(settings: Settings) -> Generator:
 
 
 def build_retriever(
-    settings: Settings,
-    embedder: BaseEmbedding,
-    store: CardStore,
-    dense: CardRetriever,
-    indexer: CardIndexer,
+    settings: Settings, embedder: BaseEmbedding, store: LiveIndex, dense: CardRetriever
 ) -> Retriever:
     retrieval = settings.retrieval
     match retrieval.mode:
@@ -77,7 +73,6 @@ def build_retriever(
                 embedder,
                 dense,
                 store,
-                generation=lambda: indexer.generation,
                 fusion=Fusion(retrieval.weight_dense, retrieval.weight_lexical, retrieval.rrf_k),
             )
 
@@ -94,11 +89,14 @@ def build_components(
     # can ever reach the network.
     LlamaSettings.embed_model = embedder
     LlamaSettings.llm = MockLLM()
-    client = chroma_client(settings.data_dir)
-    store = CardStore(client, settings.chroma.collection)
-    indexer = CardIndexer(store, embedder, settings.data_dir / "docstore.json")
+    # Opened and counted now: a damaged or unreadable index fails here, with one clear
+    # message naming the directory, before anything is served or written.
+    store = LiveIndex(chroma_client(settings.data_dir), settings.data_dir,
+                      settings.chroma.collection)  # fmt: skip
+    store.check()
+    indexer = CardIndexer(store, embedder)
     dense = CardRetriever(store, embedder)
-    retriever = build_retriever(settings, embedder, store, dense, indexer)
+    retriever = build_retriever(settings, embedder, store, dense)
     generator = llm or build_llm(settings)
     return Components(
         settings=settings,
@@ -113,7 +111,7 @@ def build_components(
             generator,
             Grounder(
                 embedder,
-                store.vectors,
+                store.stored_vectors,
                 settings.retrieval.min_support,
                 settings.retrieval.min_word_share,
             ),

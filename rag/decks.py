@@ -49,7 +49,8 @@ class ImportResult:
 
 class DeckLibrary:
     """Reads every deck, and imports or removes decks under a lock (one writer at a time
-    per process; the deck file is written before the index is synced and put back if the
+    per process, and the index's writer lock across processes, held from reading the decks
+    to publishing; the deck file is written before the index is synced and put back if the
     sync fails)."""
 
     def __init__(self, corpus_dir: Path, imported_dir: Path):
@@ -93,7 +94,7 @@ class DeckLibrary:
         title = " ".join(parsed.title.split())[:300] or name
         header = DeckHeader(id=name, title=title,
                             description=f"Imported from {PurePath(filename).name}")  # fmt: skip
-        with self._lock:
+        with self._lock, indexer.writing():  # decks read, written and synced as one
             decks = self.decks()
             existing = next((d for d in decks if d.header.id == name), None)
             if existing is not None and not self._is_imported(existing):
@@ -108,7 +109,7 @@ class DeckLibrary:
 
     def remove(self, indexer: CardIndexer, name: str) -> tuple[int, IngestReport]:
         """Remove an imported deck and its cards from the index; returns its card count."""
-        with self._lock:
+        with self._lock, indexer.writing():
             decks = self.decks()
             deck = self._find(decks, name)
             if not self._is_imported(deck):

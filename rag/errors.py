@@ -23,3 +23,11 @@ class ModelNotAvailable(CardragError):
 
 class LLMUnavailable(CardragError):
     """The LLM backend failed, timed out or returned nothing usable."""
+
+
+class IndexBusy(CardragError):
+    """Another process is writing to the same data directory (one writer at a time)."""
+
+
+class IndexUnavailable(CardragError):
+    """The index on disk cannot be opened (unreadable or damaged); nothing was changed."""

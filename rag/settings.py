@@ -30,7 +30,13 @@ class EmbedderSettings(BaseModel):
 
 
 class ChromaSettings(BaseModel):
-    collection: str = Field("cards", description="Chroma collection that holds the cards.")
+    collection: str = Field(
+        "cards",
+        pattern=r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,40}[a-zA-Z0-9]$",
+        description="Name stem of the Chroma collections that hold the cards: each ingest "
+        "that changes anything publishes a new one (cards-g000001, ...) and "
+        "<data_dir>/active.json names the live one.",
+    )
 
 
 class LLMSettings(BaseModel):

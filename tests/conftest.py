@@ -29,8 +29,15 @@ THEORY_MD = shared_dir() / "external" / "data-science-interviews" / "theory.md"
 
 
 def shipped_card_count() -> int:
-    """How many cards corpus/ ships, derived so that growing the corpus needs no test edits."""
+    """Cards in corpus/, read from the decks so tests follow the corpus as it grows."""
     return len(all_cards(load_corpus(CORPUS)))
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--kill-reps", type=int, default=12,
+        help="How many times the crash-safety test kills an ingest (default 12).",
+    )  # fmt: skip
 
 
 def make_settings(tmp_path: Path, **overrides: object) -> Settings:
