@@ -11,7 +11,9 @@ from urllib.parse import urlsplit
 
 import chromadb
 from chromadb.config import Settings as ChromaClientSettings
+from llama_index.core.schema import BaseNode
 from llama_index.vector_stores.chroma import ChromaVectorStore
+from pydantic import PrivateAttr
 
 from rag.cards import Card
 from rag.errors import IndexUnavailable
@@ -39,17 +41,39 @@ def chroma_client(data_dir: Path, url: str | None = None) -> Any:
     return chromadb.PersistentClient(path=str(data_dir / CHROMA_SUBDIR), settings=settings)
 
 
+class BatchedChromaVectorStore(ChromaVectorStore):
+    """LlamaIndex's Chroma store sends up to 41,665 records in one call, but Chroma takes at
+    most `client.get_max_batch_size()` (5,461 embedded): an ingest of 10k new cards failed.
+    This one adds in batches Chroma accepts."""
+
+    _max_batch: int = PrivateAttr(default=5461)
+
+    @classmethod
+    def of(cls, collection: Any, max_batch: int) -> "BatchedChromaVectorStore":
+        store = cls(chroma_collection=collection)
+        store._max_batch = max_batch
+        return store
+
+    def add(self, nodes: list[BaseNode], **add_kwargs: Any) -> list[str]:
+        ids: list[str] = []
+        for start in range(0, len(nodes), self._max_batch):
+            ids += super().add(nodes[start : start + self._max_batch], **add_kwargs)
+        return ids
+
+
 class CardStore:
     """One Chroma collection of card vectors whose metadata carries the whole card."""
 
-    def __init__(self, client: Any, collection_name: str):
+    def __init__(self, client: Any, collection_name: str, max_batch: int | None = None):
         self.client = client
         self.collection = client.get_or_create_collection(
             name=collection_name,
             embedding_function=None,
             metadata={"hnsw:space": "cosine"},
         )
-        self.vector_store = ChromaVectorStore(chroma_collection=self.collection)
+        self.vector_store = BatchedChromaVectorStore.of(
+            self.collection, max_batch or client.get_max_batch_size()
+        )
 
     def count(self) -> int:
         return int(self.collection.count())

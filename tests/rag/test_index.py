@@ -1,8 +1,10 @@
 import pytest
+from llama_index.vector_stores.chroma import ChromaVectorStore
 
 from rag.cards import Card, all_cards, load_corpus
 from rag.components import build_components
-from rag.index import CardToNode, card_document
+from rag.index import CardIndexer, CardToNode, card_document
+from rag.store import CardStore
 from rag.testing import HashingEmbedding
 from tests.conftest import CORPUS
 
@@ -85,3 +87,22 @@ def test_nodes_reach_the_embedder_shortest_first():
     lengths = [len(node.get_content()) for node in nodes]
     assert lengths == sorted(lengths)
     assert sorted(node.id_ for node in nodes) == sorted(card.id for card in cards)
+
+
+def test_large_ingests_reach_chroma_in_batches_it_accepts(settings, monkeypatch):
+    """Chroma refuses more than client.get_max_batch_size() records in one add (5,461
+    embedded); LlamaIndex's store would send them all at once."""
+    components, _ = build(settings)
+    store = CardStore(components.store.client, settings.chroma.collection, max_batch=4)
+    sizes: list[int] = []
+    add = ChromaVectorStore.add
+
+    def recording_add(self, nodes, **kwargs):
+        sizes.append(len(nodes))
+        return add(self, nodes, **kwargs)
+
+    monkeypatch.setattr(ChromaVectorStore, "add", recording_add)
+    cards = corpus_cards()
+    CardIndexer(store, HashingEmbedding(), settings.data_dir / "docstore.json").sync(cards)
+    assert store.count() == len(cards)
+    assert sum(sizes) == len(cards) and max(sizes) <= 4
