@@ -15,7 +15,7 @@ LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=O
 MODEL ?= qwen2.5-coder-1.5b-instruct
 TEST_MODEL := qwen2.5-coder-0.5b-instruct
 
-.PHONY: install models test-models browser ingest serve test test-slow eval lint bench clean
+.PHONY: install models test-models browser ingest serve test test-slow eval lint bench bench-install clean
 
 install: $(VENV)/.installed models
 
@@ -53,9 +53,19 @@ test-slow: install test-models
 eval: ingest
 	$(BIN)/cardrag eval --calibrate
 
+# Ingestion and search at 1k / 10k cards (real encoder at 1k, hashing-fake card vectors to
+# index 10k quickly; queries always use the encoder), vs the naive LlamaIndex pipeline;
+# answers vs raw llama.cpp; the scale-out deployment; docs/BENCHMARKS.md. About an hour.
 bench: install
+	$(BIN)/python -m bench.scale --sizes 1000 --vectors encoder --skip-search
+	$(BIN)/python -m bench.scale --sizes 1000 10000 --vectors hashing
+	$(BIN)/python -m bench.scale_out
 	$(BIN)/python -m bench.search_latency
 	$(BIN)/python -m bench.answer_latency
+
+# make install from nothing in a fresh clone (15 min or more).
+bench-install: install
+	$(BIN)/python -m bench.install_time
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check rag api ingest evals tests bench

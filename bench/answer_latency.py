@@ -146,8 +146,11 @@ def main() -> None:
     loads = [load_average()]
     with cardrag_server(port, env) as server:
         url = f"http://127.0.0.1:{port}/v1/ask"
-        ask_cardrag(url, questions[0])  # warm-up: first search, first prompt
-        ask_raw(model, [{"role": "user", "content": "Hi"}], settings)
+        # Warm-up without an answer (each costs minutes on a busy machine): the encoder and
+        # BM25 through a search; the model is loaded at start-up (preload).
+        httpx.get(f"http://127.0.0.1:{port}/v1/search", params={"q": questions[0]}, timeout=300)
+        ask_raw(model, [{"role": "user", "content": "Hi"}], settings.model_copy(
+            update={"llm": settings.llm.model_copy(update={"max_tokens": 16})}))  # fmt: skip
         for question in questions:
             if len(rows["raw llama.cpp"]) >= args.answers:
                 break

@@ -97,8 +97,10 @@ def ingest_child(size: int, system: str, vectors: str) -> dict[str, float]:
 def run_ingest(size: int, system: str, vectors: str) -> dict[str, float]:
     command = [sys.executable, "-m", "bench.scale", "--ingest-child", system, "--vectors",
                vectors, "--sizes", str(size)]  # fmt: skip
-    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def index_dir(system: str, size: int, vectors: str) -> Path:

@@ -39,7 +39,6 @@ from llama_index.core.schema import (
     TransformComponent,
 )
 from llama_index.core.storage.docstore import SimpleDocumentStore
-from llama_index.vector_stores.chroma import ChromaVectorStore
 
 from rag.cards import Card
 from rag.errors import CardragError
@@ -186,7 +185,7 @@ class CardIndexer:
         IngestionPipeline(
             transformations=[CardToNode(), self.embedder],
             docstore=docstore,
-            vector_store=ChromaVectorStore(chroma_collection=new),
+            vector_store=CardStore(new).vector_store,  # adds in batches Chroma accepts
             docstore_strategy=DocstoreStrategy.UPSERTS_AND_DELETE,
             disable_cache=True,
         ).run(documents=documents, show_progress=show_progress)

@@ -21,7 +21,9 @@ from urllib.parse import urlsplit
 import chromadb
 from chromadb.config import Settings as ChromaClientSettings
 from chromadb.errors import NotFoundError
+from llama_index.core.schema import BaseNode
 from llama_index.vector_stores.chroma import ChromaVectorStore
+from pydantic import PrivateAttr
 
 from rag.cards import Card
 from rag.errors import CardragError, IndexUnavailable
@@ -95,13 +97,38 @@ def create_collection(client: Any, name: str) -> Any:
     )
 
 
+# Chroma's embedded client accepts at most 5,461 records per call
+# (client.get_max_batch_size()); a little under it serves the server mode as well.
+MAX_CHROMA_BATCH = 5000
+
+
+class BatchedChromaVectorStore(ChromaVectorStore):
+    """LlamaIndex's Chroma store sends up to 41,665 records in one call, but Chroma takes at
+    most `client.get_max_batch_size()` (5,461 embedded): an ingest of 10k new cards failed.
+    This one adds in batches Chroma accepts."""
+
+    _max_batch: int = PrivateAttr(default=5461)
+
+    @classmethod
+    def of(cls, collection: Any, max_batch: int) -> "BatchedChromaVectorStore":
+        store = cls(chroma_collection=collection)
+        store._max_batch = max_batch
+        return store
+
+    def add(self, nodes: list[BaseNode], **add_kwargs: Any) -> list[str]:
+        ids: list[str] = []
+        for start in range(0, len(nodes), self._max_batch):
+            ids += super().add(nodes[start : start + self._max_batch], **add_kwargs)
+        return ids
+
+
 class CardStore:
     """One collection of card vectors whose metadata carries the whole card."""
 
-    def __init__(self, collection: Any):
+    def __init__(self, collection: Any, max_batch: int | None = None):
         self.collection = collection
         self.name: str = collection.name
-        self.vector_store = ChromaVectorStore(chroma_collection=collection)
+        self.vector_store = BatchedChromaVectorStore.of(collection, max_batch or MAX_CHROMA_BATCH)
 
     def count(self) -> int:
         return int(self.collection.count())

@@ -2,6 +2,7 @@ import json
 
 import numpy as np
 import pytest
+from llama_index.vector_stores.chroma import ChromaVectorStore
 
 from rag.cards import Card, all_cards, load_corpus
 from rag.components import build_components
@@ -256,3 +257,22 @@ def test_nodes_reach_the_embedder_shortest_first():
     lengths = [len(node.get_content()) for node in nodes]
     assert lengths == sorted(lengths)
     assert sorted(node.id_ for node in nodes) == sorted(card.id for card in cards)
+
+
+def test_large_ingests_reach_chroma_in_batches_it_accepts(settings, monkeypatch):
+    """Chroma refuses more than client.get_max_batch_size() records in one add (5,461
+    embedded); LlamaIndex's store would send them all at once."""
+    monkeypatch.setattr("rag.store.MAX_CHROMA_BATCH", 4)
+    components, _ = build(settings)
+    sizes: list[int] = []
+    add = ChromaVectorStore.add
+
+    def recording_add(self, nodes, **kwargs):
+        sizes.append(len(nodes))
+        return add(self, nodes, **kwargs)
+
+    monkeypatch.setattr(ChromaVectorStore, "add", recording_add)
+    cards = corpus_cards()
+    components.indexer.sync(cards)
+    assert components.store.count() == len(cards)
+    assert sum(sizes) == len(cards) and max(sizes) <= 4
