@@ -30,7 +30,8 @@ THEORY_MD = shared_dir() / "external" / "data-science-interviews" / "theory.md"
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--kill-reps", type=int, default=12,
-        help="How many times the crash-safety test kills an ingest (default 12).",
+        help="How many times the crash-safety test kills an ingest (default 12; about 5 s "
+        "each here, so raise --timeout for large counts).",
     )  # fmt: skip
 
 

@@ -1,9 +1,10 @@
 """Crash-safe ingestion and readers during ingests (issue 6, "Hardening").
 
 - The kill test: `cardrag ingest` is killed with SIGKILL at varying points of a sync, again
-  and again (`--kill-reps`, 12 by default). After every kill the index a server serves
-  answers searches and holds exactly the old card set or exactly the new one (ids and
-  content, no duplicates, nothing lost); a final run completes the work.
+  and again (`--kill-reps`, 12 by default; e.g. `--kill-reps 100 --timeout 3000`). After
+  every kill the index a server serves answers searches and holds exactly the old card set
+  or exactly the new one (ids and content, no duplicates, nothing lost); a final run
+  completes the work.
 - Searches in threads while ingests run in another process, or in a thread: no errors.
 - A running app follows an ingest made by another process.
 
