@@ -7,7 +7,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
-from api.routes import ask, cards, decks, health, quiz, search
+from api.routes import ask, cards, chat, decks, health, quiz, search
+from api.web import ChatPage
 from rag.components import Components, build_components
 from rag.errors import IndexUnavailable
 from rag.llm import LlamaCppGenerator
@@ -37,8 +38,10 @@ def create_app(settings: Settings, components: Components | None = None) -> Fast
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (search, ask, cards, decks, quiz, health):
+    for module in (search, ask, cards, chat, decks, quiz, health):
         app.include_router(module.router)
+    # Mounted last: the API's routes match first, everything else is the chat page's files.
+    app.mount("/", ChatPage(settings.server.frame_ancestors), name="chat-page")
     return app
 
 

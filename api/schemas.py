@@ -109,7 +109,7 @@ class AskResponse(BaseModel):
     def from_answer(cls, answer: Answer) -> "AskResponse":
         return cls(
             answer=answer.answer,
-            citations=[CitationOut(**vars(c)) for c in answer.citations],
+            citations=citations_of(answer),
             refused=answer.refused,
             grounded=answer.grounded,
             degraded=answer.degraded,
@@ -134,6 +134,10 @@ class HealthResponse(BaseModel):
 
 class ErrorResponse(BaseModel):
     detail: str
+
+
+def citations_of(answer: Answer) -> list[CitationOut]:
+    return [CitationOut(**vars(citation)) for citation in answer.citations]
 
 
 def card_fields(card) -> dict:  # type: ignore[no-untyped-def]
@@ -231,3 +235,49 @@ class QuizGradeResponse(BaseModel):
     note: str
     citation: CitationOut = Field(description="The card the grade is based on.")
     reference: CardOut = Field(description="The card, with its short and long answers.")
+class CardFilterParams(BaseModel):
+    """Filter query parameters shared by the study look-ups (repeatable: ?topic=a&topic=b)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    topic: FilterValues = []
+    difficulty: Annotated[list[Literal["easy", "medium", "hard"]], Field(max_length=3)] = []
+    deck: FilterValues = []
+
+    def filters(self) -> CardFilters:
+        return CardFilters(topic=self.topic, difficulty=self.difficulty, deck=self.deck)
+
+
+class CardListParams(CardFilterParams):
+    limit: int = Field(20, ge=1, le=100, description="Cards per page (1-100).")
+    offset: int = Field(0, ge=0, le=1_000_000, description="Cards to skip.")
+
+
+class RelatedParams(CardFilterParams):
+    k: TopK = 5
+
+
+class CardPageOut(BaseModel):
+    cards: list[CardOut]
+    total: int = Field(description="Cards matching the filters, across all pages.")
+    offset: int
+    limit: int
+
+
+class FacetValue(BaseModel):
+    value: str
+    count: int = Field(description="Cards with this value.")
+
+
+class FacetsOut(BaseModel):
+    topic: list[FacetValue]
+    difficulty: list[FacetValue]
+    deck: list[FacetValue]
+
+
+class RelatedResponse(BaseModel):
+    card_id: str = Field(description="The card the others are related to.")
+    related: list[SearchResult] = Field(
+        description="Nearest cards by embedding, best first, the card itself excluded; "
+        "score is the cosine of the two cards."
+    )

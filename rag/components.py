@@ -119,5 +119,5 @@ def build_components(
             settings.llm,
         ),
         decks=DeckLibrary.from_settings(settings),
-        grader=Grader(generator, settings.quiz),
+        grader=Grader(generator, settings.quiz, timeout=settings.llm.timeout),
     )

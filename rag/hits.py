@@ -35,6 +35,7 @@ class CardFilters:
         return [(name, list(values)) for name in self.FIELDS if (values := getattr(self, name))]
 
     def matches(self, card: Card) -> bool:
+        """The same rule as the retrievers' filters, for a card already in hand."""
         return all(getattr(card, name) in values for name, values in self.active())
 
     def to_metadata_filters(self) -> MetadataFilters | None:

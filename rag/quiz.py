@@ -8,6 +8,7 @@ Grading asks the LLM, at low temperature, for JSON {score, right, missing} again
 card's long answer. Small models wrap JSON in prose or code fences, or give a score out of
 10, so the reply is read leniently; when the LLM fails or its reply cannot be read at all,
 the grade is "degraded": no score, and the card's answer for the learner to compare.
+The LLM's "right" points are checked against the learner's own words (verified_grade).
 """
 
 import json
@@ -17,7 +18,9 @@ from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from rag.cards import Card
+from rag.deadline import Deadline, stream_with_deadline
 from rag.errors import LLMUnavailable, ModelNotAvailable
+from rag.grounding import content_words
 from rag.hits import CardFilters
 from rag.llm import Generator
 from rag.prompts import build_grading_messages
@@ -63,23 +66,54 @@ def _by_id(card: Card) -> str:
 
 
 class Grader:
-    def __init__(self, llm: Generator, settings: QuizSettings):
+    def __init__(self, llm: Generator, settings: QuizSettings, timeout: float = 30.0):
         self.llm = llm
         self.settings = settings
+        self.timeout = timeout  # llm.timeout: a grade is degraded, not late, past it
 
     def grade(self, card: Card, answer: str) -> Grade:
         messages = build_grading_messages(card, answer, self.settings.max_reference_chars)
+        options = {"max_tokens": self.settings.max_tokens, "temperature": self.settings.temperature}
         try:
-            raw = self.llm.generate(
-                messages, max_tokens=self.settings.max_tokens, temperature=self.settings.temperature
-            )
+            raw = "".join(stream_with_deadline(lambda: self.llm.stream(messages, **options),
+                                               Deadline(self.timeout)))  # fmt: skip
         except (LLMUnavailable, ModelNotAvailable) as exc:
             return _degraded(card, f"the LLM could not grade this answer: {exc}")
         parsed = parse_grade(raw)
         if parsed is None:
             return _degraded(card, "the LLM's grade could not be read")
         score, right, missing = parsed
-        return Grade(card, score, right, missing)
+        return verified_grade(card, answer, score, right, missing)
+
+
+# A "right" point counts only if at least this share of its content words is in the
+# learner's answer: a third, so that paraphrases mostly pass while a point the answer never
+# touches does not.
+_MIN_POINT_OVERLAP = 1 / 3
+
+
+def verified_grade(
+    card: Card, answer: str, score: float, right: list[str], missing: list[str]
+) -> Grade:
+    """Check the LLM's judgement against the learner's words, as answers are grounded.
+
+    Measured: both bundled models (0.5B and 1.5B) listed the card's own points as "right"
+    for an answer that said something else entirely, and gave it the same score as a
+    correct one. So a "right" point that shares (almost) no content word with the learner's
+    answer is moved to "missing", and when the LLM listed points, the score is the share of
+    points verified as right; without points its own score stands.
+    """
+    said = content_words(answer)
+    verified = [p for p in right if _overlap(content_words(p), said) >= _MIN_POINT_OVERLAP]
+    unverified = [p for p in right if p not in verified]
+    missing = missing + unverified
+    if verified or missing:
+        score = len(verified) / (len(verified) + len(missing))
+    return Grade(card, round(score, 3), verified, missing)
+
+
+def _overlap(point: set[str], said: set[str]) -> float:
+    return len(point & said) / len(point) if point else 0.0
 
 
 def _degraded(card: Card, note: str) -> Grade:

@@ -4,11 +4,12 @@ Example: CARDRAG_LLM__BACKEND=openai CARDRAG_LLM__BASE_URL=http://127.0.0.1:8080
 Everything else receives a Settings object; nothing reads os.environ on its own.
 """
 
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -141,11 +142,45 @@ class DecksSettings(BaseModel):
     max_upload_mb: int = Field(
         20, ge=1, le=1024, description="Largest file POST /v1/decks/import accepts."
     )
+# One CSP frame-ancestors source: 'self', 'none', *, or [scheme://]host[:port] with an
+# optional leading *. wildcard. Anything else (spaces, semicolons) could inject directives.
+_FRAME_SOURCE = re.compile(
+    r"^('self'|'none'|\*|https?:|(https?://)?(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)*(:(\d{1,5}|\*))?)$",
+    re.I,
+)
 
 
 class ServerSettings(BaseModel):
     host: str = Field("127.0.0.1", description="Bind address of `cardrag serve`.")
     port: int = Field(8000, ge=1, le=65535, description="Port of `cardrag serve`.")
+    frame_ancestors: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["'self'"],
+        description="Pages allowed to show the chat page in an <iframe>, comma-separated "
+        "CSP frame-ancestors sources (e.g. 'self',https://wiki.example.org); 'none' forbids "
+        "framing. Which origins may call the API is the CORS setting, not this one.",
+    )
+
+    @field_validator("frame_ancestors", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("frame_ancestors")
+    @classmethod
+    def _valid_sources(cls, sources: list[str]) -> list[str]:
+        if not sources:
+            raise ValueError("list at least one source, or 'none' to forbid framing")
+        for source in sources:
+            if not _FRAME_SOURCE.match(source):
+                raise ValueError(
+                    f"{source!r} is not a frame-ancestors source: use 'self', 'none', * or "
+                    "an origin like https://wiki.example.org"
+                )
+        if "'none'" in sources and len(sources) > 1:
+            raise ValueError("'none' cannot be combined with other sources")
+        return sources
 
 
 class Settings(BaseSettings):

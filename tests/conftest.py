@@ -12,6 +12,7 @@ from rag.components import Components, build_components
 from rag.embedding import build_embedder
 from rag.settings import REPO_ROOT, EmbedderSettings, Settings
 from rag.testing import FakeLLM, HashingEmbedding
+from tests.live import serve_in_thread
 
 CORPUS = REPO_ROOT / "corpus"
 
@@ -33,6 +34,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="How many times the crash-safety test kills an ingest (default 12; about 5 s "
         "each here, so raise --timeout for large counts).",
     )  # fmt: skip
+
+
+def shipped_card_count() -> int:
+    """Cards in corpus/, read from the decks so tests follow the corpus as it grows."""
+    return len(all_cards(load_corpus(CORPUS)))
 
 
 def make_settings(tmp_path: Path, **overrides: object) -> Settings:
@@ -70,6 +76,13 @@ def components(settings: Settings, fake_llm: FakeLLM) -> Components:
 def client(settings: Settings, components: Components) -> Iterator[TestClient]:
     with TestClient(create_app(settings, components)) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def live_server(settings: Settings, components: Components) -> Iterator[str]:
+    """The app on a real server (fake LLM, hashing embedder): yields its base URL."""
+    with serve_in_thread(create_app(settings, components)) as base_url:
+        yield base_url
 
 
 # Real encoder (all-MiniLM-L6-v2) and a real Chroma index on disk, built once per session.

@@ -122,7 +122,7 @@ def test_quiz_grade_returns_score_points_and_the_card(client, fake_llm: FakeLLM)
     assert response.status_code == 200
     body = response.json()
     assert (body["score"], body["right"], body["missing"], body["degraded"]) == (
-        0.6, ["chain rule"], ["weight updates"], False)  # fmt: skip
+        0.5, ["chain rule"], ["weight updates"], False)  # fmt: skip
     assert body["citation"] == {"n": 1, "card_id": "backpropagation",
                                 "question": "What is backpropagation?",
                                 "snippet": body["reference"]["short_answer"]}  # fmt: skip
