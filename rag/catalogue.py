@@ -12,7 +12,7 @@ from rag.cards import Card
 from rag.errors import CardNotFound
 from rag.hits import CardFilters, ScoredCard
 from rag.retrieve import CardRetriever
-from rag.store import CardStore
+from rag.store import CardStore, LiveIndex
 
 DIFFICULTY_ORDER = ("easy", "medium", "hard")
 
@@ -43,16 +43,21 @@ def facets(cards: list[Card]) -> dict[str, list[tuple[str, int]]]:
 
 
 def related_cards(
-    store: CardStore,
+    store: LiveIndex,
     dense: CardRetriever,
     card_id: str,
     k: int,
     filters: CardFilters | None = None,
 ) -> list[ScoredCard]:
     """The k cards nearest to this one by embedding, itself excluded. The card's stored
-    vector is the query, so nothing is embedded again."""
-    if store.get_card(card_id) is None:
-        raise CardNotFound(f"no card with id {card_id!r}")
-    vector = store.vectors([card_id])[0]
-    hits = dense.search("", k + 1, filters, embedding=vector)
-    return [hit for hit in hits if hit.card.id != card_id][:k]
+    vector is the query, so nothing is embedded again. One collection answers all of it,
+    even if an ingest publishes another meanwhile."""
+
+    def in_one(collection: CardStore) -> list[ScoredCard]:
+        if collection.get_card(card_id) is None:
+            raise CardNotFound(f"no card with id {card_id!r}")
+        vector = collection.vectors([card_id])[0]
+        hits = dense.search_in(collection, vector, k + 1, filters)
+        return [hit for hit in hits if hit.card.id != card_id][:k]
+
+    return store.read(in_one)

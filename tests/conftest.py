@@ -35,16 +35,17 @@ SHARED_SEED = shared_dir() / "seed"
 THEORY_MD = shared_dir() / "external" / "data-science-interviews" / "theory.md"
 
 
-def shipped_card_count() -> int:
-    """Cards in corpus/, read from the decks so tests follow the corpus as it grows."""
-    return len(all_cards(load_corpus(CORPUS)))
-
-
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--kill-reps", type=int, default=12,
-        help="How many times the crash-safety test kills an ingest (default 12).",
+        help="How many times the crash-safety test kills an ingest (default 12; about 5 s "
+        "each here, so raise --timeout for large counts).",
     )  # fmt: skip
+
+
+def shipped_card_count() -> int:
+    """Cards in corpus/, read from the decks so tests follow the corpus as it grows."""
+    return len(all_cards(load_corpus(CORPUS)))
 
 
 def make_settings(tmp_path: Path, **overrides: object) -> Settings:

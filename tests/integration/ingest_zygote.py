@@ -3,13 +3,18 @@ child per line read on stdin, so a kill test pays for the imports (seconds of CP
 instead of once per kill. The child runs the real CLI in a fresh process that has never
 opened Chroma; the test kills it with SIGKILL.
 
-Protocol: prints `ready`; per stdin line (`NAME=value` environment settings for the child,
-then the CLI arguments) prints `pid <n>`, then, when the child has ended, `exit <code>` on
-stdout and `--- done` on stderr (after the child's own output).
+Protocol: prints `ready`. For each stdin line (`NAME=value` environment settings for the
+child, then the CLI arguments) it forks the child and prints `pid <n>`. When the child ends
+it prints `--- ended` on stderr (after the child's own output). It then reads one more
+line, `kill` (SIGKILL the child now, if it still runs) or `wait`, and prints `exit <code>`
+on stdout once the child is reaped. The child is reaped only after that line, so the pid
+the kill goes to cannot belong to another process.
 """
 
 import os
+import signal
 import sys
+import threading
 import traceback
 
 import rag.cards  # noqa: F401  (imported here so that children start with everything loaded)
@@ -34,12 +39,21 @@ def run_child(words: list[str]) -> None:
     os._exit(code)  # no atexit handlers: they belong to the parent
 
 
+def announce_end(pid: int) -> None:
+    os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)  # ended, not reaped
+    print("--- ended", file=sys.stderr, flush=True)
+
+
 print("ready", flush=True)
 for line in sys.stdin:
     pid = os.fork()
     if pid == 0:
         run_child(line.split())
     print(f"pid {pid}", flush=True)
+    watcher = threading.Thread(target=announce_end, args=(pid,))
+    watcher.start()
+    if sys.stdin.readline().strip() == "kill":
+        os.kill(pid, signal.SIGKILL)  # harmless if it has ended: a zombie until reaped
+    watcher.join()
     _, status = os.waitpid(pid, 0)
     print(f"exit {os.waitstatus_to_exitcode(status)}", flush=True)
-    print("--- done", file=sys.stderr, flush=True)
