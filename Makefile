@@ -15,7 +15,7 @@ LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=O
 MODEL ?= qwen2.5-coder-1.5b-instruct
 TEST_MODEL := qwen2.5-coder-0.5b-instruct
 
-.PHONY: install models test-models ingest serve test test-slow eval lint bench bench-install clean
+.PHONY: install models test-models browser ingest serve test test-slow eval lint bench bench-install clean
 
 install: $(VENV)/.installed models
 
@@ -38,7 +38,13 @@ ingest: install
 serve: ingest
 	$(BIN)/cardrag serve
 
-test: install test-models
+# The browser tests drive Debian's chromium (Playwright never downloads a browser here).
+# Installing it needs root, as on CI; elsewhere sudo is used when there is one.
+APT := $(if $(filter 0,$(shell id -u)),,sudo )env DEBIAN_FRONTEND=noninteractive apt-get
+browser:
+	command -v chromium >/dev/null || ($(APT) update && $(APT) install -y chromium)
+
+test: install test-models browser
 	$(BIN)/pytest
 
 test-slow: install test-models

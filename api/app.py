@@ -1,18 +1,49 @@
-"""create_app(settings): the FastAPI application. Nothing is decided at import time."""
+"""create_app(settings): the FastAPI application. Nothing is decided at import time.
+
+Middleware, outermost first (each is installed here from settings):
+  RequestContext  request id on every response, one JSON access line, unhandled error -> 500
+  Prometheus      requests and latency per route, /metrics
+  CORS            only the configured origins (none by default), no credentials
+  ApiKey          401 unless a configured key is presented (off without keys); /healthz open
+  BodyLimit       413 past security.max_body_bytes (more for chat and uploads), counted as
+                  the body streams in
+  RateLimit       429 with Retry-After once a caller's budget is spent
+"""
 
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
+from api.body_limit import BodySizeLimitMiddleware
 from api.errors import install_error_handlers
-from api.routes import ask, cards, health, search
+from api.metrics import install_metrics
+from api.ratelimit import RateLimitMiddleware, build_limiter
+from api.request_context import REQUEST_ID_HEADER, RequestContextMiddleware
+from api.routes import ask, cards, chat, decks, health, quiz, search
+from api.schemas import ErrorResponse
+from api.security import ApiKeyMiddleware, KeyRing
+from api.web import ChatPage
 from rag.components import Components, build_components
+from rag.errors import IndexUnavailable
 from rag.llm import LlamaCppGenerator
 from rag.settings import Settings
 
 log = logging.getLogger("cardrag.api")
+SHORT_KEY = 16
+# Bodies are small JSON, but for the deck import, which takes files (decks.max_upload_mb,
+# checked by the route with its own 413), and the OpenAI chat API, whose clients resend the
+# whole conversation every turn.
+DECK_IMPORT_PATH = "/v1/decks/import"
+CHAT_PATH = "/v1/chat/completions"
+MULTIPART_ALLOWANCE = 64 * 1024  # form fields and boundaries around the file
+COMMON_ERRORS = {
+    401: {"model": ErrorResponse, "description": "Missing or invalid API key (keys are set)."},
+    413: {"model": ErrorResponse, "description": "Request body too large."},
+    429: {"model": ErrorResponse, "description": "Rate limit exceeded; see Retry-After."},
+}
 
 
 def create_app(settings: Settings, components: Components | None = None) -> FastAPI:
@@ -20,7 +51,12 @@ def create_app(settings: Settings, components: Components | None = None) -> Fast
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.components = components or build_components(settings)
+        try:
+            app.state.components = components or build_components(settings)
+        except IndexUnavailable as exc:
+            # Fail fast, with the same one line the CLI prints, not a traceback.
+            log.error("error: %s", exc)
+            raise
         _preload(app.state.components, settings)
         yield
 
@@ -31,8 +67,12 @@ def create_app(settings: Settings, components: Components | None = None) -> Fast
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (search, ask, cards, health):
-        app.include_router(module.router)
+    for module in (search, ask, cards, chat, decks, quiz):
+        app.include_router(module.router, responses=COMMON_ERRORS)
+    app.include_router(health.router)
+    _install_middleware(app, settings)  # also adds /metrics, so before the catch-all mount
+    # Mounted last: the API's routes match first, everything else is the chat page's files.
+    app.mount("/", ChatPage(settings.server.frame_ancestors), name="chat-page")
     return app
 
 
@@ -40,6 +80,34 @@ def app_from_environment() -> FastAPI:
     """uvicorn's factory for `cardrag serve --workers N`: every worker process calls it and
     builds its app from the CARDRAG_* environment."""
     return create_app(Settings())
+
+
+def _install_middleware(app: FastAPI, settings: Settings) -> None:
+    """Starlette runs the middleware added last first, so this reads from the inside out."""
+    security = settings.security
+    app.add_middleware(RateLimitMiddleware, limiter=build_limiter(security))
+    upload = settings.decks.max_upload_mb * 1024 * 1024 + MULTIPART_ALLOWANCE
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=security.max_body_bytes,
+                       per_path={DECK_IMPORT_PATH: upload,
+                                 CHAT_PATH: security.max_chat_body_bytes})  # fmt: skip
+    keyring = KeyRing(settings.api_keys)
+    if keyring.enabled:
+        app.add_middleware(ApiKeyMiddleware, keyring=keyring)
+        if any(len(key.get_secret_value()) < SHORT_KEY for key in settings.api_keys):
+            log.warning("an API key is shorter than %d characters: use long random keys",
+                        SHORT_KEY)  # fmt: skip
+    if security.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=security.cors_origins,
+            allow_credentials=False,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "X-API-Key", "Content-Type", REQUEST_ID_HEADER],
+            expose_headers=[REQUEST_ID_HEADER, "Retry-After"],
+            max_age=600,
+        )
+    install_metrics(app)
+    app.add_middleware(RequestContextMiddleware)
 
 
 def _preload(components: Components, settings: Settings) -> None:

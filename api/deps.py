@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from api.metrics import Metrics
 from rag.components import Components
 
 
@@ -11,4 +12,9 @@ def get_components(request: Request) -> Components:
     return request.app.state.components
 
 
+def get_metrics(request: Request) -> Metrics:
+    return request.app.state.metrics
+
+
 ComponentsDep = Annotated[Components, Depends(get_components)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]

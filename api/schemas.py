@@ -1,23 +1,44 @@
 """Request and response models: the HTTP contract, with its limits."""
 
+import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from rag.answer import Answer
+from rag.cards import SLUG_PATTERN
 from rag.hits import CardFilters, ScoredCard
 from rag.llm import Message
+
+# C0 and C1 control characters and DEL: they have no place in a question and only serve to
+# confuse terminals, logs and prompts. The schema states the rule; the validator also turns
+# away lone surrogates, which JSON can carry but no encoder can encode.
+NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f-\x9f]*$"
+_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def plain_text(value: str) -> str:
+    if _FORBIDDEN.search(value):
+        raise ValueError("must not contain control characters")
+    return value
+
 
 Question = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=1000),
-    Field(description="A free-text question, 1 to 1,000 characters."),
+    AfterValidator(plain_text),
+    Field(
+        description="A free-text question: 1 to 1,000 characters once surrounding whitespace "
+        "is stripped, no control characters.",
+        json_schema_extra={"pattern": NO_CONTROL_CHARACTERS},
+    ),
 ]
 TopK = Annotated[int, Field(ge=1, le=20, description="How many cards to retrieve (1-20).")]
 FilterValues = Annotated[
-    list[Annotated[str, StringConstraints(min_length=1, max_length=80)]],
-    Field(max_length=20),
+    list[Annotated[str, StringConstraints(pattern=SLUG_PATTERN, max_length=80)]],
+    Field(max_length=20, description="Allowed values (OR-ed); an unknown one matches nothing."),
 ]
+Difficulties = Annotated[list[Literal["easy", "medium", "hard"]], Field(max_length=3)]
 
 
 class CardOut(BaseModel):
@@ -43,6 +64,35 @@ class SearchResponse(BaseModel):
     results: list[SearchResult]
 
 
+class CardFilterParams(BaseModel):
+    """Filters shared by search, answers and the study look-ups (in a query string they
+    repeat: ?topic=a&topic=b). Unknown fields are rejected, in a body and a query alike."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    topic: FilterValues = []
+    difficulty: Difficulties = []
+    deck: FilterValues = []
+
+    def filters(self) -> CardFilters:
+        return CardFilters(topic=self.topic, difficulty=self.difficulty, deck=self.deck)
+
+
+class CardQuery(CardFilterParams):
+    """Filters and how many cards to retrieve."""
+
+    k: TopK = 5
+
+
+class SearchParams(CardQuery):
+    """The query string of GET /v1/search."""
+
+    q: Question
+    min_score: float | None = Field(
+        None, ge=-1.0, le=1.0, description="Cosine floor; default: the calibrated one."
+    )
+
+
 class Turn(BaseModel):
     """One earlier turn of the conversation."""
 
@@ -52,14 +102,8 @@ class Turn(BaseModel):
     content: Annotated[str, StringConstraints(max_length=4000)]
 
 
-class AskRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class AskRequest(CardQuery):
     question: Question
-    k: TopK = 5
-    topic: FilterValues = []
-    difficulty: list[Literal["easy", "medium", "hard"]] = []
-    deck: FilterValues = []
     history: list[Turn] = Field(
         default=[],
         max_length=20,
@@ -72,9 +116,6 @@ class AskRequest(BaseModel):
         "one `answer` event with the full response (authoritative: grounding may move or drop "
         "markers after the tokens were sent).",
     )
-
-    def filters(self) -> CardFilters:
-        return CardFilters(topic=self.topic, difficulty=self.difficulty, deck=self.deck)
 
     def turns(self) -> list[Message]:
         return [{"role": turn.role, "content": turn.content} for turn in self.history]
@@ -109,7 +150,7 @@ class AskResponse(BaseModel):
     def from_answer(cls, answer: Answer) -> "AskResponse":
         return cls(
             answer=answer.answer,
-            citations=[CitationOut(**vars(c)) for c in answer.citations],
+            citations=citations_of(answer),
             refused=answer.refused,
             grounded=answer.grounded,
             degraded=answer.degraded,
@@ -136,8 +177,137 @@ class ErrorResponse(BaseModel):
     detail: str
 
 
+def citations_of(answer: Answer) -> list[CitationOut]:
+    return [CitationOut(**vars(citation)) for citation in answer.citations]
+
+
 def card_fields(card) -> dict:  # type: ignore[no-untyped-def]
     data = card.model_dump()
     data["card_id"] = data.pop("id")
     data["tags"] = list(card.tags)
     return data
+
+
+class DeckOut(BaseModel):
+    deck: str
+    title: str
+    cards: int
+    source: Literal["corpus", "imported"]
+
+
+class DecksResponse(BaseModel):
+    decks: list[DeckOut]
+
+
+class ImportResponse(BaseModel):
+    deck: str
+    title: str
+    cards: int = Field(description="Cards in the deck after the import.")
+    skipped: list[str] = Field(description="Questions left out (no answer), with their line.")
+    added: int = Field(description="Cards added to the index by this sync.")
+    updated: int
+    removed: int
+    unchanged: int
+
+
+class RemoveDeckResponse(BaseModel):
+    deck: str
+    removed: int = Field(description="Cards removed from the index.")
+
+
+CardIds = Annotated[
+    list[Annotated[str, StringConstraints(min_length=1, max_length=120)]],
+    Field(max_length=5000),
+]
+
+
+class ExportRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    card_ids: CardIds = Field(
+        min_length=1, description="Cards to export, e.g. the citations of an /v1/ask answer."
+    )
+    format: Literal["apkg", "csv", "jsonl"] = "apkg"
+    deck_name: Annotated[str, StringConstraints(min_length=1, max_length=120)] = "cardrag"
+
+
+class QuizNextRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    topic: FilterValues = []
+    difficulty: list[Literal["easy", "medium", "hard"]] = []
+    deck: FilterValues = []
+    seen: CardIds = Field([], description="Card ids already asked in this session.")
+    seed: int | None = Field(None, description="Makes the pick reproducible.")
+
+
+class QuizQuestion(BaseModel):
+    card_id: str
+    question: str
+    topic: str
+    difficulty: Literal["easy", "medium", "hard"]
+    deck: str
+
+
+class QuizNextResponse(BaseModel):
+    card: QuizQuestion | None = Field(
+        description="The next question; null when every matching card has been seen."
+    )
+    remaining: int = Field(description="Matching cards not yet seen after this one.")
+
+
+class QuizGradeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    card_id: Annotated[str, StringConstraints(min_length=1, max_length=120)]
+    answer: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=2000),
+        Field(description="The learner's answer, 1 to 2,000 characters."),
+    ]
+
+
+class QuizGradeResponse(BaseModel):
+    card_id: str
+    score: float | None = Field(description="0 to 1; null when the grade is degraded.")
+    right: list[str] = Field(description="What the answer got right.")
+    missing: list[str] = Field(description="What the answer missed or got wrong.")
+    degraded: bool = Field(description="True when the LLM could not grade: compare yourself.")
+    note: str
+    citation: CitationOut = Field(description="The card the grade is based on.")
+    reference: CardOut = Field(description="The card, with its short and long answers.")
+
+
+class CardListParams(CardFilterParams):
+    limit: int = Field(20, ge=1, le=100, description="Cards per page (1-100).")
+    offset: int = Field(0, ge=0, le=1_000_000, description="Cards to skip.")
+
+
+class RelatedParams(CardQuery):
+    """The query string of GET /v1/cards/{card_id}/related."""
+
+
+class CardPageOut(BaseModel):
+    cards: list[CardOut]
+    total: int = Field(description="Cards matching the filters, across all pages.")
+    offset: int
+    limit: int
+
+
+class FacetValue(BaseModel):
+    value: str
+    count: int = Field(description="Cards with this value.")
+
+
+class FacetsOut(BaseModel):
+    topic: list[FacetValue]
+    difficulty: list[FacetValue]
+    deck: list[FacetValue]
+
+
+class RelatedResponse(BaseModel):
+    card_id: str = Field(description="The card the others are related to.")
+    related: list[SearchResult] = Field(
+        description="Nearest cards by embedding, best first, the card itself excluded; "
+        "score is the cosine of the two cards."
+    )

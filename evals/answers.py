@@ -1,15 +1,25 @@
-"""Answer eval with the real LLM: refusals, citations against gold cards, grounding, latency.
+"""Answer eval with the real LLM: refusals, citations against gold cards, grounding, latency,
+and the "not covered" threshold calibrated on whole answers.
 
 In-corpus questions come from the retrieval set (gold = its relevant cards); out-of-corpus
-questions from out_of_corpus.jsonl. Every answer is produced by the full Answerer, so
-retrieval threshold, generation and grounding are measured together.
+questions from out_of_corpus.jsonl. Every answer is produced by the full Answerer, so the
+retrieval gate, generation, grounding and the post-generation "no supported sentence"
+check are measured together.
+
+Calibration: the run uses a low gate (`gate_floor`), so the LLM answers nearly everything,
+and records each question's best retrieval score. Because the gate only decides whether the
+LLM is asked (rag.answer.Answerer.context_cards), the outcome at any higher threshold t is
+known from the same run: refused if best < t, else what the run produced. The threshold is
+chosen on the dev rows (in-corpus dev split, out-of-corpus dev split) and reported on the
+held-out rows, which are never tuned on.
 """
 
 import statistics
 import time
-from dataclasses import dataclass
+import zlib
+from dataclasses import dataclass, replace
 
-from evals.calibrate import load_out_of_corpus
+from evals.calibrate import MAX_FALSE_REFUSAL, load_out_of_corpus
 from evals.retrieval import load_queries
 from rag.answer import Answerer
 from rag.citations import markers_in
@@ -19,7 +29,9 @@ from rag.citations import markers_in
 class AnswerRow:
     question: str
     in_corpus: bool
+    split: str  # dev | heldout
     gold: frozenset[str]
+    best_score: float
     refused: bool
     degraded: bool
     invalid_markers: int  # markers in the returned answer that point at no shown card
@@ -29,23 +41,48 @@ class AnswerRow:
     answer: str
     seconds: float
 
+    def at_threshold(self, threshold: float) -> "AnswerRow":
+        """This row as the service would have answered it with that gate."""
+        if self.best_score >= threshold or self.refused:
+            return self
+        return replace(self, refused=True, llm_called=False, grounded=False, cited=(),
+                       degraded=False)  # fmt: skip
+
+
+def out_of_corpus_split(question: str) -> str:
+    """A stable split of the out-of-corpus set (a quarter held out), independent of row
+    order, so edits to the file do not move questions between splits."""
+    return "heldout" if zlib.crc32(question.encode()) % 4 == 0 else "dev"
+
 
 def run_answer_eval(
-    answerer: Answerer, split: str = "dev", limit: int | None = None
+    answerer: Answerer,
+    split: str = "dev",
+    limit: int | None = None,
+    gate_floor: float | None = None,
 ) -> list[AnswerRow]:
-    queries = load_queries(split=split)[:limit]
-    outside = load_out_of_corpus()[:limit]
-    cases = [(q.question, True, frozenset(q.relevant)) for q in queries]
-    cases += [(q, False, frozenset()) for q in outside]
-    return [_answer(answerer, question, inside, gold) for question, inside, gold in cases]
+    """Answer every question of the split (and the out-of-corpus questions of the same split),
+    with the gate lowered to `gate_floor` when given."""
+    if gate_floor is not None:
+        retrieval = answerer.retrieval.model_copy(update={"answer_threshold": gate_floor})
+        answerer = Answerer(answerer.retriever, answerer.llm, answerer.grounder, retrieval,
+                            answerer.llm_settings)  # fmt: skip
+    splits = ("dev", "heldout") if split == "all" else (split,)
+    queries = [q for s in splits for q in load_queries(split=s)[:limit]]
+    outside = [q for q in load_out_of_corpus() if out_of_corpus_split(q) in splits][:limit]
+    cases = [(q.question, True, q.split, frozenset(q.relevant)) for q in queries]
+    cases += [(q, False, out_of_corpus_split(q), frozenset()) for q in outside]
+    return [_answer(answerer, *case) for case in cases]
 
 
-def _answer(answerer: Answerer, question: str, in_corpus: bool, gold: frozenset[str]) -> AnswerRow:
+def _answer(
+    answerer: Answerer, question: str, in_corpus: bool, split: str, gold: frozenset[str]
+) -> AnswerRow:
     started = time.perf_counter()
     answer = answerer.ask(question)
     return AnswerRow(
-        question=question, in_corpus=in_corpus, gold=gold, refused=answer.refused,
-        degraded=answer.degraded,
+        question=question, in_corpus=in_corpus, split=split, gold=gold,
+        best_score=answer.best_score, refused=answer.refused, degraded=answer.degraded,
         invalid_markers=sum(not 1 <= n <= len(answer.cards) for n in markers_in(answer.answer)),
         llm_called="generate_ms" in answer.timings,
         grounded=answer.grounded, cited=tuple(c.card_id for c in answer.citations),
@@ -56,7 +93,7 @@ def _answer(answerer: Answerer, question: str, in_corpus: bool, gold: frozenset[
 def answer_metrics(rows: list[AnswerRow]) -> dict[str, float]:
     inside = [r for r in rows if r.in_corpus]
     outside = [r for r in rows if not r.in_corpus]
-    answered = [r for r in inside if not r.refused]
+    answered = [r for r in inside if not r.refused and not r.degraded]
     cited = [c for r in answered for c in r.cited]
     latencies = [r.seconds for r in inside if r.llm_called]
     return {
@@ -75,6 +112,30 @@ def answer_metrics(rows: list[AnswerRow]) -> dict[str, float]:
         "latency_p95_s": _percentile(latencies, 95),
         "latency_max_s": max(latencies, default=0.0),
     }
+
+
+@dataclass(frozen=True)
+class ThresholdChoice:
+    threshold: float
+    dev: dict[str, float]  # answer_metrics of the dev rows at that threshold
+    heldout: dict[str, float]
+
+
+def calibrate_on_answers(rows: list[AnswerRow], floor: float) -> ThresholdChoice:
+    """The highest gate (most out-of-corpus refusals) whose in-corpus dev false refusals,
+    counting refusals after generation too, stay within MAX_FALSE_REFUSAL."""
+    dev = [r for r in rows if r.split == "dev"]
+    candidates = sorted({round(r.best_score, 4) for r in dev if r.best_score >= floor} | {floor})
+    chosen = floor
+    for threshold in candidates:
+        at = [r.at_threshold(threshold) for r in dev if r.in_corpus]
+        if _share(r.refused for r in at) <= MAX_FALSE_REFUSAL:
+            chosen = threshold
+    return ThresholdChoice(
+        threshold=chosen,
+        dev=answer_metrics([r.at_threshold(chosen) for r in dev]),
+        heldout=answer_metrics([r.at_threshold(chosen) for r in rows if r.split == "heldout"]),
+    )
 
 
 def _percentile(values: list[float], percent: int) -> float:

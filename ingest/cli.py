@@ -5,6 +5,7 @@ does), never a traceback.
 """
 
 import json
+import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,9 +15,10 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from rag.errors import CardragError
+from rag.errors import CardNotFound, CardragError
 from rag.settings import Settings
 
 app = typer.Typer(
@@ -27,6 +29,8 @@ app = typer.Typer(
 )
 models_app = typer.Typer(help="Assemble and verify the bundled LLM files.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
+decks_app = typer.Typer(help="List decks (the default) or remove an imported one.")
+app.add_typer(decks_app, name="decks")
 out = Console()
 
 DEFAULT_MODEL = "qwen2.5-coder-1.5b-instruct"
@@ -62,16 +66,28 @@ def _components(settings: Settings):  # type: ignore[no-untyped-def]
 def ingest(
     corpus: Annotated[Path | None, typer.Option(help="Deck folder (default: corpus/).")] = None,
     as_json: JsonOption = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Report each step on stderr.")
+    ] = False,
 ) -> None:
-    """Sync the index with the deck files: embed new and changed cards, drop removed ones."""
-    from rag.cards import all_cards, load_corpus
+    """Sync the index with corpus/ and the imported decks: embed new and changed cards,
+    drop removed ones.
 
+    The served index is replaced atomically when the new one is complete; a run that is
+    interrupted leaves it as it was, and the next run does the work."""
+    from rag.decks import DeckLibrary
+
+    if verbose:
+        _log_steps()
     with cli_errors():
         settings = _settings(corpus_dir=corpus)
-        cards = all_cards(load_corpus(settings.corpus_dir))  # validate before touching the index
+        cards = DeckLibrary.from_settings(settings).all_cards()  # validate before indexing
         components = _components(settings)
         show_progress = sys.stderr.isatty() and not as_json
-        report = components.indexer.sync(cards, show_progress=show_progress)
+        with components.indexer.writing():
+            # Read again under the writer lock: a deck imported meanwhile is included.
+            cards = DeckLibrary.from_settings(settings).all_cards()
+            report = components.indexer.sync(cards, show_progress=show_progress)
     if as_json:
         print(json.dumps(report.as_dict()))
     else:
@@ -79,6 +95,179 @@ def ingest(
             f"{len(cards)} cards: {report.added} added, {report.updated} updated, "
             f"{report.removed} removed, {report.unchanged} unchanged in {report.seconds:.2f}s"
         )
+
+
+@app.command("import")
+def import_deck(
+    file: Annotated[Path, typer.Argument(help="Markdown, CSV, TSV, JSONL or Anki .apkg file.")],
+    deck: Annotated[str, typer.Option(help="Deck name (a slug, e.g. ds-theory).")],
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="md, csv, tsv, jsonl or apkg (default: suffix).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Import a deck someone else wrote; re-importing updates only what changed."""
+    with cli_errors():
+        data = _read_file(file)
+        components = _components(Settings())
+        result = components.decks.import_file(components.indexer, deck, data, file.name, fmt)
+    report = result.report
+    if as_json:
+        print(json.dumps({"deck": result.deck, "title": result.title, "cards": result.cards,
+                          "skipped": result.skipped, **report.as_dict()}))  # fmt: skip
+        return
+    out.print(
+        f"deck {result.deck}: {result.cards} cards ({report.added} added, {report.updated} "
+        f"updated, {report.removed} removed, {report.unchanged} unchanged)",
+        highlight=False,
+    )
+    if result.skipped:
+        out.print(f"skipped {len(result.skipped)} question(s) without an answer:", highlight=False)
+        for line in result.skipped:
+            out.print(f"  {line}", highlight=False, markup=False)
+
+
+@decks_app.callback(invoke_without_command=True)
+def decks_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """List the decks (corpus and imported) with their card counts."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from rag.decks import DeckLibrary
+
+    with cli_errors():
+        summaries = DeckLibrary.from_settings(Settings()).summaries()
+    if as_json:
+        print(json.dumps({"decks": [vars(s) for s in summaries]}))
+        return
+    table = Table("deck", "cards", "source", "title")
+    for summary in summaries:
+        table.add_row(summary.id, str(summary.cards), summary.source, summary.title)
+    out.print(table)
+
+
+@decks_app.command("remove")
+def decks_remove(name: Annotated[str, typer.Argument(help="An imported deck's name.")]) -> None:
+    """Remove an imported deck and its cards from the index."""
+    with cli_errors():
+        components = _components(Settings())
+        removed, _ = components.decks.remove(components.indexer, name)
+    out.print(f"deck {name} removed ({removed} cards)", highlight=False)
+
+
+@app.command("export")
+def export(
+    deck: Annotated[str | None, typer.Option(help="Export this deck.")] = None,
+    card: Annotated[list[str] | None, typer.Option(help="Export this card (repeatable).")] = None,
+    cited: Annotated[
+        str | None, typer.Option(help="Ask this question and export the cards the answer cites.")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="apkg, csv or jsonl.")] = "apkg",
+    output: Annotated[Path | None, typer.Option("--out", help="File to write.")] = None,
+) -> None:
+    """Export a deck, chosen cards, or the cards an answer cites (Anki .apkg, CSV, JSONL)."""
+    from rag.export import export_cards
+
+    with cli_errors():
+        if sum(x is not None for x in (deck, card, cited)) != 1:
+            raise CardragError("say what to export: one of --deck, --card or --cited")
+        name, cards = _cards_to_export(Settings(), deck, card or [], cited)
+        data = export_cards(cards, fmt, name)
+        target = output or Path(f"{name}.{fmt}")
+        target.write_bytes(data)
+    out.print(f"{len(cards)} cards written to {target}", highlight=False)
+
+
+def _cards_to_export(
+    settings: Settings, deck: str | None, card_ids: list[str], cited: str | None
+):  # type: ignore[no-untyped-def]
+    """Decks and card ids are read from the deck files (no model needed); --cited asks."""
+    from rag.decks import DeckLibrary
+
+    library = DeckLibrary.from_settings(settings)
+    if deck is not None:
+        return deck, library.cards_of(deck)
+    if cited is not None:
+        _require_question(cited)
+        answer = _components(settings).answerer.ask(cited)
+        if not answer.citations:
+            raise CardragError("the answer cites no card: nothing to export")
+        card_ids = [c.card_id for c in answer.citations]
+    by_id = {c.id: c for c in library.all_cards()}
+    missing = [card_id for card_id in card_ids if card_id not in by_id]
+    if missing:
+        raise CardNotFound(f"no card with id {missing[0]!r}")
+    return "cardrag-cited" if cited else "cardrag-cards", [by_id[i] for i in card_ids]
+
+
+@app.command()
+def quiz(
+    topic: Annotated[list[str] | None, typer.Option(help="Only this topic (repeatable).")] = None,
+    difficulty: Annotated[
+        list[str] | None, typer.Option(help="easy, medium or hard (repeatable).")
+    ] = None,
+    deck: Annotated[list[str] | None, typer.Option(help="Only this deck (repeatable).")] = None,
+    count: Annotated[int, typer.Option(min=1, max=500, help="Questions to ask.")] = 5,
+    seed: Annotated[int | None, typer.Option(help="Reproducible order.")] = None,
+) -> None:
+    """Practise: answer questions from the cards and get each answer graded by the LLM.
+    An empty answer shows the card's answer; end of input stops."""
+    import random
+
+    from rag.hits import CardFilters
+    from rag.quiz import next_card
+
+    with cli_errors():
+        components = _components(Settings())
+        cards = components.store.all_cards()
+    filters = CardFilters(topic=topic or [], difficulty=difficulty or [], deck=deck or [])
+    rng, seen, scores = random.Random(seed), set(), []
+    for number in range(1, count + 1):
+        pick = next_card(cards, filters, seen, rng)
+        if pick.card is None:
+            out.print("No more cards match." if seen else "No card matches these filters.")
+            break
+        seen.add(pick.card.id)
+        out.print(f"\n[bold]{number}. {escape(pick.card.question)}[/bold]  "
+                  f"({pick.card.topic}, {pick.card.difficulty})", highlight=False)  # fmt: skip
+        answer = _read_answer()
+        if answer is None:
+            break
+        if not answer:
+            out.print(f"Answer: {pick.card.short_answer}", highlight=False, markup=False)
+            continue
+        with cli_errors():
+            grade = components.grader.grade(pick.card, answer[:2000])
+        _print_grade(grade)
+        if grade.score is not None:
+            scores.append(grade.score)
+    if scores:
+        out.print(f"\nmean score {sum(scores) / len(scores):.2f} over {len(scores)} answer(s)")
+
+
+def _read_answer() -> str | None:
+    """One line from the learner; None at end of input."""
+    try:
+        return typer.prompt("your answer", default="", show_default=False).strip()
+    except (EOFError, typer.Abort):
+        return None
+
+
+def _print_grade(grade) -> None:  # type: ignore[no-untyped-def]
+    if grade.degraded:
+        out.print(f"(not graded: {grade.note})", highlight=False, markup=False)
+    else:
+        out.print(f"score {grade.score:.2f}", highlight=False)
+    for label, points in (("right", grade.right), ("missing", grade.missing)):
+        for point in points:
+            out.print(f"  {label}: {point}", highlight=False, markup=False)
+    out.print(f"Card [{grade.card.id}]: {grade.card.short_answer}", highlight=False, markup=False)
+
+
+def _read_file(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise CardragError(f"{path}: cannot read file: {exc.strerror}") from None
 
 
 @app.command()
@@ -95,6 +284,7 @@ def serve(
     import uvicorn
 
     from api.app import create_app
+    from api.logging_config import log_config
 
     with cli_errors():
         settings = Settings()
@@ -102,14 +292,20 @@ def serve(
             update={k: v for k, v in {"host": host, "port": port}.items() if v is not None}
         )
         if workers == 1:
-            uvicorn.run(create_app(settings), host=server.host, port=server.port)
+            # Built here rather than in the app's start-up, so that an unreadable index is
+            # one line and exit 1 before uvicorn starts, like every other command.
+            components = _components(settings)
+            # cardrag's own access log (JSON, with request ids) replaces uvicorn's.
+            uvicorn.run(create_app(settings, components), host=server.host, port=server.port,
+                        log_config=log_config(), access_log=False)  # fmt: skip
             return
         if not settings.chroma.url:
             # Embedded Chroma is one process's database: workers would each open it.
             raise CardragError("--workers above 1 needs a Chroma server: set CARDRAG_CHROMA__URL")
         # Each worker process builds its own app (and components) from the environment.
         uvicorn.run("api.app:app_from_environment", factory=True, workers=workers,
-                    host=server.host, port=server.port)  # fmt: skip
+                    host=server.host, port=server.port, log_config=log_config(),
+                    access_log=False)  # fmt: skip
 
 
 @app.command()
@@ -190,11 +386,19 @@ def evaluate(
     limit: Annotated[
         int | None, typer.Option(min=1, help="--answers: at most this many questions per set.")
     ] = None,
+    gate_floor: Annotated[
+        float,
+        typer.Option(help="--answers: the gate used for the run; any higher threshold is "
+                     "replayed from it (docs/EVALS.md)."),
+    ] = 0.15,
+    rows: Annotated[
+        Path | None, typer.Option(help="--answers: write every answer as JSON lines here.")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Measure retrieval on the eval set: hit@1, hit@5, MRR (and more)."""
     if answers:
-        _answer_eval(split if split != "all" else "dev", limit, as_json)
+        _answer_eval(split, limit, gate_floor, rows, as_json)
         return
     from evals.report import print_report, report_json
     from evals.retrieval import load_queries, run_retrieval_eval, topic_lookup
@@ -244,6 +448,21 @@ def models_list() -> None:
         out.print(f"{name}\t{'present' if path.is_file() else 'missing'}\t{path}")
 
 
+class _StepsToStderr(logging.Handler):
+    """Ingest steps as plain lines on stderr (the stream current at each line, so tests
+    that swap sys.stderr see them too)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        typer.echo(record.getMessage(), err=True)
+
+
+def _log_steps() -> None:
+    steps = logging.getLogger("cardrag.ingest")
+    if not any(isinstance(h, _StepsToStderr) for h in steps.handlers):
+        steps.addHandler(_StepsToStderr())
+    steps.setLevel(logging.INFO)
+
+
 def _require_question(question: str) -> None:
     if not question.strip():
         raise CardragError("the question is empty")
@@ -251,25 +470,42 @@ def _require_question(question: str) -> None:
         raise CardragError("the question is longer than 1,000 characters")
 
 
-def _answer_eval(split: str, limit: int | None, as_json: bool) -> None:
-    from evals.answers import answer_metrics, run_answer_eval
+def _answer_eval(
+    split: str, limit: int | None, gate_floor: float, rows_file: Path | None, as_json: bool
+) -> None:
+    from evals.answers import answer_metrics, calibrate_on_answers, run_answer_eval
     from evals.injection import injection_metrics, run_injection_eval
 
     with cli_errors():
-        components = _components(Settings())
-        rows = run_answer_eval(components.answerer, split, limit)
+        settings = Settings()
+        components = _components(settings)
+        rows = run_answer_eval(components.answerer, split, limit, gate_floor=gate_floor)
         injection = run_injection_eval(components, limit)
-    metrics = answer_metrics(rows) | injection_metrics(injection)
+    configured = settings.retrieval.answer_threshold
+    report = {
+        "configured_threshold": configured,
+        "at_configured_threshold": answer_metrics([r.at_threshold(configured) for r in rows]),
+        "injection": injection_metrics(injection),
+    }
+    if split == "all":
+        choice = calibrate_on_answers(rows, gate_floor)
+        report["calibrated"] = {"threshold": choice.threshold, "dev": choice.dev,
+                                "heldout": choice.heldout}  # fmt: skip
+    if rows_file:
+        rows_file.write_text("".join(json.dumps(_row_json(r)) + "\n" for r in rows))
     if as_json:
-        print(json.dumps({k: round(v, 4) for k, v in metrics.items()}))
+        print(json.dumps(report))
         return
-    table = Table("measure", "value", title="cardrag answer eval")
-    for name, value in metrics.items():
-        table.add_row(name, f"{value:.3f}")
-    out.print(table)
-    for row in rows:
+    out.print_json(json.dumps(report))
+    for row in (r.at_threshold(configured) for r in rows):
         if row.refused == row.in_corpus:  # a false refusal or an answered out-of-corpus question
             out.print(f"[{'false refusal' if row.in_corpus else 'answered'}] {row.question}",
                       highlight=False, markup=False)  # fmt: skip
     for bad in (r for r in injection if r.canary or r.leaked_system_prompt):
         out.print(f"[injection obeyed] {bad.question}: {bad.answer}", highlight=False, markup=False)
+
+
+def _row_json(row) -> dict:  # type: ignore[no-untyped-def]
+    data = dict(vars(row))
+    data["gold"] = sorted(row.gold)
+    return data

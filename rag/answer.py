@@ -50,6 +50,7 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)
     standalone_question: str | None = None  # the rewrite of a follow-up, when there was one
     notice: str | None = None  # why the answer is degraded, for the reader
+    best_score: float = -1.0  # the best retrieved card's cosine: what the gate compared
 
 
 class Answerer:
@@ -105,7 +106,7 @@ class Answerer:
         context = self.context_cards(hits)
         if not context:
             yield Answer(answer=NOT_COVERED, refused=True, standalone_question=standalone,
-                         timings=clock.timings())  # fmt: skip
+                         timings=clock.timings(), best_score=best_score(hits))  # fmt: skip
             return
         messages = build_messages(standalone or question, [hit.card for hit in context])
         markers = StreamingMarkers(len(context))
@@ -122,12 +123,13 @@ class Answerer:
                 raise LLMUnavailable("the LLM returned no usable text")
         except LLMUnavailable as exc:
             clock.lap("generate")
-            yield self.degraded(context, standalone, clock.timings(), reason=str(exc))
-            return
-        clock.lap("generate")
-        answer = self.finish(raw, context)
+            answer = self.degraded(context, reason=str(exc))
+        else:
+            clock.lap("generate")
+            answer = self.finish(raw, context)
         answer.standalone_question = standalone
         answer.timings = clock.timings()
+        answer.best_score = best_score(hits)
         yield answer
 
     def standalone_question(
@@ -149,12 +151,15 @@ class Answerer:
 
     def context_cards(self, hits: list[ScoredCard]) -> list[ScoredCard]:
         """The cards shown to the LLM, in retrieval order: none if the best cosine is below
-        the calibrated threshold, else those within `context_margin` of the best."""
+        the calibrated threshold, else those within `context_margin` of the best.
+
+        The threshold only gates; it does not trim the context. So an answer to a question
+        that clears the gate is the same whatever the threshold, and the answer eval can
+        replay any threshold from one run (evals/answers.py)."""
         best = best_score(hits)
         if best < self.retrieval.answer_threshold:
             return []
-        floor = max(self.retrieval.answer_threshold, best - self.retrieval.context_margin)
-        return [hit for hit in hits if hit.score >= floor]
+        return [hit for hit in hits if hit.score >= best - self.retrieval.context_margin]
 
     def finish(self, raw: str, context: list[ScoredCard]) -> Answer:
         """Normalise markers, drop those pointing at no card, then ground every sentence."""
@@ -174,18 +179,11 @@ class Answerer:
         return Answer(answer=grounded.text, refused=False, grounded=grounded.grounded,
                       citations=citations, cards=context)  # fmt: skip
 
-    def degraded(
-        self,
-        context: list[ScoredCard],
-        standalone: str | None,
-        timings: dict[str, float],
-        reason: str,
-    ) -> Answer:
+    def degraded(self, context: list[ScoredCard], reason: str) -> Answer:
         """No generated text: the retrieved cards, each cited, are the answer."""
         citations = [_citation(n, hit, hit.card.short_answer) for n, hit in enumerate(context, 1)]
         return Answer(answer="", refused=False, degraded=True, citations=citations,
-                      cards=context, timings=timings, standalone_question=standalone,
-                      notice=f"{DEGRADED_NOTICE} ({reason})")  # fmt: skip
+                      cards=context, notice=f"{DEGRADED_NOTICE} ({reason})")  # fmt: skip
 
     def _generate(
         self,

@@ -5,7 +5,7 @@ every file is validated before anything is returned, and the first problems are 
 together, each naming its file, card and field, so a bad edit never half-ingests a corpus.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -74,20 +74,31 @@ class Deck(BaseModel):
     cards: list[Card]
 
 
-def load_corpus(corpus_dir: Path) -> list[Deck]:
-    """Load and validate every deck file under `corpus_dir`, or raise one CardError."""
+def load_corpus(corpus_dir: Path, imported_dirs: Sequence[Path] = ()) -> list[Deck]:
+    """Load and validate every deck file under `corpus_dir` and the imported-deck folders
+    (which need not exist yet), or raise one CardError naming every problem found."""
     if not corpus_dir.is_dir():
         raise CardError(f"{corpus_dir}: corpus directory not found")
-    paths = sorted(p for p in corpus_dir.rglob("*") if p.suffix in DECK_SUFFIXES)
+    folders = [corpus_dir, *(d for d in imported_dirs if d.is_dir())]
+    paths = [p for d in folders for p in sorted(d.rglob("*")) if p.suffix in DECK_SUFFIXES]
     problems: list[str] = []
     decks = [deck for path in paths if (deck := _load_deck(path, problems)) is not None]
-    problems.extend(_duplicate_problems(decks))
+    problems.extend(duplicate_problems(decks))
+    _raise_problems(problems, "invalid corpus, nothing was ingested")
+    return decks
+
+
+def check_unique(decks: Sequence[Deck]) -> None:
+    """Raise a CardError if two decks share an id or two cards share an id."""
+    _raise_problems(duplicate_problems(decks), "nothing was changed")
+
+
+def _raise_problems(problems: list[str], headline: str) -> None:
     if problems:
         shown = problems[:MAX_REPORTED_PROBLEMS]
         more = len(problems) - len(shown)
         tail = f"\n... and {more} more problem(s)" if more else ""
-        raise CardError("invalid corpus, nothing was ingested:\n" + "\n".join(shown) + tail)
-    return decks
+        raise CardError(f"{headline}:\n" + "\n".join(shown) + tail)
 
 
 def all_cards(decks: Iterable[Deck]) -> list[Card]:
@@ -148,7 +159,7 @@ def _describe(path: Path, label: str, exc: ValidationError) -> list[str]:
     ]
 
 
-def _duplicate_problems(decks: list[Deck]) -> list[str]:
+def duplicate_problems(decks: Sequence[Deck]) -> list[str]:
     seen: dict[str, Path] = {}
     deck_ids: dict[str, Path] = {}
     problems = []

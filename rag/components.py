@@ -11,6 +11,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.llms import MockLLM
 
 from rag.answer import Answerer
+from rag.decks import DeckLibrary
 from rag.embedding import build_embedder
 from rag.errors import ModelNotAvailable
 from rag.grounding import Grounder
@@ -19,21 +20,24 @@ from rag.hybrid import Fusion, HybridRetriever
 from rag.index import CardIndexer
 from rag.llm import Generator, LlamaCppGenerator, OpenAICompatibleGenerator
 from rag.model_assets import model_path
+from rag.quiz import Grader
 from rag.retrieve import CardRetriever
 from rag.settings import Settings
-from rag.store import CardStore, chroma_client
+from rag.store import LiveIndex, chroma_client
 
 
 @dataclass
 class Components:
     settings: Settings
     embedder: BaseEmbedding
-    store: CardStore  # card vectors; their metadata is the card catalogue
+    store: LiveIndex  # the published card vectors; their metadata is the card catalogue
     indexer: CardIndexer
     dense: CardRetriever  # whole-card dense retrieval (also the eval's dense baseline)
     retriever: Retriever  # what search and answers use (settings.retrieval.mode)
     llm: Generator
     answerer: Answerer
+    decks: DeckLibrary  # corpus/ and imported decks: the cards the index must hold
+    grader: Grader  # quiz grading with the same LLM
 
 
 def build_llm(settings: Settings) -> Generator:
@@ -41,7 +45,9 @@ def build_llm(settings: Settings) -> Generator:
     match llm.backend:
         case "bundled":
             path = llm.model_path or model_path(settings.models_dir, llm.model)
-            return LlamaCppGenerator(path, context_window=llm.context_window, threads=llm.threads)
+            return LlamaCppGenerator(
+                path, context_window=llm.context_window, threads=llm.threads, timeout=llm.timeout
+            )
         case "openai":
             if not llm.base_url:
                 raise ModelNotAvailable("CARDRAG_LLM__BASE_URL is required with backend=openai")
@@ -50,6 +56,8 @@ def build_llm(settings: Settings) -> Generator:
                 model=llm.model,
                 api_key=llm.api_key.get_secret_value(),
                 timeout=llm.timeout,
+                connect_timeout=llm.connect_timeout,
+                max_retries=llm.max_retries,
             )
         case "fake":
             from rag.testing import FakeLLM
@@ -58,11 +66,7 @@ def build_llm(settings: Settings) -> Generator:
 
 
 def build_retriever(
-    settings: Settings,
-    embedder: BaseEmbedding,
-    store: CardStore,
-    dense: CardRetriever,
-    indexer: CardIndexer,
+    settings: Settings, embedder: BaseEmbedding, store: LiveIndex, dense: CardRetriever
 ) -> Retriever:
     retrieval = settings.retrieval
     match retrieval.mode:
@@ -73,7 +77,6 @@ def build_retriever(
                 embedder,
                 dense,
                 store,
-                generation=lambda: indexer.generation,
                 fusion=Fusion(retrieval.weight_dense, retrieval.weight_lexical, retrieval.rrf_k),
             )
 
@@ -90,11 +93,14 @@ def build_components(
     # can ever reach the network.
     LlamaSettings.embed_model = embedder
     LlamaSettings.llm = MockLLM()
-    client = chroma_client(settings.data_dir, settings.chroma.url)
-    store = CardStore(client, settings.chroma.collection)
-    indexer = CardIndexer(store, embedder, settings.data_dir / "docstore.json")
+    # Opened and counted now: a damaged or unreadable index fails here, with one clear
+    # message naming the directory, before anything is served or written.
+    store = LiveIndex(chroma_client(settings.data_dir, settings.chroma.url), settings.data_dir,
+                      settings.chroma.collection)  # fmt: skip
+    store.check()
+    indexer = CardIndexer(store, embedder)
     dense = CardRetriever(store, embedder)
-    retriever = build_retriever(settings, embedder, store, dense, indexer)
+    retriever = build_retriever(settings, embedder, store, dense)
     generator = llm or build_llm(settings)
     return Components(
         settings=settings,
@@ -109,11 +115,13 @@ def build_components(
             generator,
             Grounder(
                 embedder,
-                store.vectors,
+                store.stored_vectors,
                 settings.retrieval.min_support,
                 settings.retrieval.min_word_share,
             ),
             settings.retrieval,
             settings.llm,
         ),
+        decks=DeckLibrary.from_settings(settings),
+        grader=Grader(generator, settings.quiz, timeout=settings.llm.timeout),
     )

@@ -13,6 +13,10 @@ class CardNotFound(CardragError):
     """No card with that id is in the index."""
 
 
+class DeckNotFound(CardragError):
+    """No deck with that name."""
+
+
 class ModelNotAvailable(CardragError):
     """A model file or package is missing: run `make install` (or `cardrag models fetch`)."""
 
@@ -21,5 +25,10 @@ class LLMUnavailable(CardragError):
     """The LLM backend failed, timed out or returned nothing usable."""
 
 
+class IndexBusy(CardragError):
+    """Another process is writing to the same data directory (one writer at a time)."""
+
+
 class IndexUnavailable(CardragError):
-    """The Chroma server named by CARDRAG_CHROMA__URL cannot be reached."""
+    """The index cannot be opened (unreadable or damaged on disk, or the Chroma server
+    unreachable); nothing was changed."""

@@ -4,7 +4,8 @@ Small models cite unreliably (measured: both bundled Qwen sizes leave sentences 
 cite the wrong card of two). After generation each sentence is compared with the cards the
 model was shown, on two signals:
 - meaning: cosine with the card's stored vector (the encoder is already loaded for
-  retrieval; vectors are read back from Chroma, so no card is embedded twice);
+  retrieval; vectors are read back from Chroma, so no card is embedded twice; a card an
+  ingest changed or removed while the answer was being generated is embedded instead);
 - words: the share of the sentence's content words (stemmed, stop words out) that occur in
   the card. Measured on answers to out-of-corpus questions that slipped past the retrieval
   threshold ("Bert on Sesame Street", "oven temperature"), the cosine alone still found
@@ -35,7 +36,8 @@ _TRAILING_PUNCT = re.compile(r"([.!?:;]+)$")
 _WORD = re.compile(r"[a-z0-9]+")
 _STOPWORDS = frozenset(STOPWORDS_EN_PLUS)
 
-CardVectors = Callable[[Sequence[str]], list[list[float]]]
+# The stored vector of each card, or None where the live index no longer holds that card.
+CardVectors = Callable[[Sequence[Card]], list[list[float] | None]]
 
 
 @dataclass(frozen=True)
@@ -61,10 +63,7 @@ class Grounder:
         if not sentences or not cards:
             return GroundedText(text=text, cited=(), grounded=False, supports={}, citing={})
         plain = [_ANY_MARKER.sub("", s).strip() for s in sentences]
-        similarity = cosines(
-            self.embedder.get_text_embedding_batch(plain),
-            self.card_vectors([card.id for card in cards]),
-        )
+        similarity = cosines(self.embedder.get_text_embedding_batch(plain), self._vectors(cards))
         shares = _word_shares(plain, [card.embedding_text() for card in cards])
         # A card whose words the sentence does not use cannot support it.
         similarity = np.where(shares >= self.min_word_share, similarity, -1.0)
@@ -83,6 +82,17 @@ class Grounder:
         return GroundedText(
             " ".join(out), tuple(dict.fromkeys(cited)), grounded, supports, citing
         )
+
+    def _vectors(self, cards: Sequence[Card]) -> list[list[float]]:
+        stored = self.card_vectors(cards)
+        missing = [i for i, vector in enumerate(stored) if vector is None]
+        if missing:
+            embedded = self.embedder.get_text_embedding_batch(
+                [cards[i].embedding_text() for i in missing]
+            )
+            for i, vector in zip(missing, embedded, strict=True):
+                stored[i] = vector
+        return [vector for vector in stored if vector is not None]
 
     def _choose(self, claimed: list[int], row: np.ndarray) -> int | None:
         best = int(np.argmax(row))

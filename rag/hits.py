@@ -34,6 +34,10 @@ class CardFilters:
         """(field, allowed values) for every field that restricts anything."""
         return [(name, list(values)) for name in self.FIELDS if (values := getattr(self, name))]
 
+    def matches(self, card: Card) -> bool:
+        """The same rule as the retrievers' filters, for a card already in hand."""
+        return all(getattr(card, name) in values for name, values in self.active())
+
     def to_metadata_filters(self) -> MetadataFilters | None:
         filters = [
             MetadataFilter(key=key, value=values, operator=FilterOperator.IN)

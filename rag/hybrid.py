@@ -9,12 +9,16 @@ best on the eval's dev split are unequal (docs/EVALS.md). A separate embedding o
 question alone was built and measured too; it lowered MRR in every combination tried, so
 it is not part of the retriever (docs/EVALS.md, "what did not help").
 
+One search reads one collection: the live one when it starts (rag.store.LiveIndex.read),
+even if an ingest publishes another meanwhile, so dense hits, BM25 hits and stored vectors
+always describe the same card set.
+
 The score a result carries is its cosine (computed from the stored vector for a card only
 BM25 found), so thresholds keep one meaning whatever the ranking: the list is ordered by
 fused rank, and scores need not descend.
 """
 
-from collections.abc import Callable
+import threading
 from dataclasses import dataclass
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
@@ -23,7 +27,7 @@ from rag.hits import CardFilters, ScoredCard
 from rag.lexical import LexicalIndex
 from rag.retrieve import CardRetriever
 from rag.similarity import cosines
-from rag.store import CardStore
+from rag.store import CardStore, LiveIndex
 
 
 @dataclass(frozen=True)
@@ -38,25 +42,33 @@ class HybridRetriever:
         self,
         embedder: BaseEmbedding,
         dense: CardRetriever,
-        store: CardStore,
-        generation: Callable[[], int],
+        live: LiveIndex,
         fusion: Fusion = Fusion(),
         depth: int = 20,
     ):
         self.embedder = embedder
         self.dense = dense
-        self.store = store
+        self.live = live
         self.fusion = fusion
         self.depth = depth
-        self._generation = generation
-        self._lexical: LexicalIndex | None = None
-        self._lexical_key: tuple[int, int] | None = None
+        self._lexical: tuple[str, LexicalIndex] | None = None
+        self._building = threading.Lock()
 
     def search(self, query: str, k: int, filters: CardFilters | None = None) -> list[ScoredCard]:
         embedding = self.embedder.get_query_embedding(query)
+        return self.live.read(lambda store: self._search(store, query, embedding, k, filters))
+
+    def _search(
+        self,
+        store: CardStore,
+        query: str,
+        embedding: list[float],
+        k: int,
+        filters: CardFilters | None,
+    ) -> list[ScoredCard]:
         depth = max(self.depth, k)
-        dense = self.dense.search(query, depth, filters, embedding)
-        lexical = self.lexical().search(query, depth, filters)
+        dense = self.dense.search_in(store, embedding, depth, filters)
+        lexical = self.lexical(store).search(query, depth, filters)
         fused: dict[str, float] = {}
         found: dict[str, ScoredCard] = {}
         for weight, hits in ((self.fusion.dense, dense), (self.fusion.lexical, lexical)):
@@ -68,14 +80,17 @@ class HybridRetriever:
         top = sorted(fused, key=lambda card_id: -fused[card_id])[:k]
         lexical_only = [cid for cid in top if cid not in cosine]
         if lexical_only:
-            found_cosines = cosines([embedding], self.store.vectors(lexical_only))[0]
+            found_cosines = cosines([embedding], store.vectors(lexical_only))[0]
             cosine.update(zip(lexical_only, map(float, found_cosines), strict=True))
         return [ScoredCard(found[cid].card, cosine[cid]) for cid in top]
 
-    def lexical(self) -> LexicalIndex:
-        """The BM25 index, rebuilt from Chroma when an ingest ran or the count changed."""
-        key = (self._generation(), self.store.count())
-        if self._lexical is None or key != self._lexical_key:
-            self._lexical = LexicalIndex(self.store.all_cards())
-            self._lexical_key = key
-        return self._lexical
+    def lexical(self, store: CardStore) -> LexicalIndex:
+        """The BM25 index of this collection: built once per published collection (they
+        never change), so it is rebuilt exactly when an ingest has published a new one."""
+        built = self._lexical
+        if built is not None and built[0] == store.name:
+            return built[1]
+        with self._building:  # one build per new collection, however many searches wait
+            if self._lexical is None or self._lexical[0] != store.name:
+                self._lexical = (store.name, LexicalIndex(store.all_cards()))
+            return self._lexical[1]

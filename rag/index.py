@@ -1,14 +1,30 @@
-"""Ingestion: cards -> LlamaIndex nodes -> IngestionPipeline (docstore + Chroma).
+"""Ingestion: cards -> LlamaIndex nodes -> IngestionPipeline (docstore + Chroma), published
+atomically.
 
-The pipeline's docstore keeps one content hash per card id, and its UPSERTS_AND_DELETE
-strategy embeds only new or changed cards and deletes removed ones from Chroma. We count
-added / updated / removed / unchanged ourselves, before the run, from the same hashes,
-because the pipeline does not report them.
+The pipeline's docstore keeps one content hash per card id, so only new or changed cards
+are embedded. We count added / updated / removed / unchanged ourselves, before the run,
+from the same hashes, because the pipeline does not report them.
+
+Crash safety: the live collection is never written to. A sync that changes anything builds
+a new collection beside it (`cards-g000008`): the vectors of unchanged cards are copied from
+the live collection (nothing unchanged is embedded again), the pipeline embeds the new and
+changed cards into it, the result is checked against the card set, its docstore is
+written, and only then does the pointer (rag.published) switch to it, by an atomic rename.
+A SIGKILL anywhere before the switch leaves the old pointer, collection and docstore as they
+were; the next run drops the half-built collection and builds again. The replaced
+collection is kept until the next publish, for requests still reading it. A sync that
+changes nothing writes nothing. One writer at a time (rag.lock).
 """
 
+import logging
 import os
+import shutil
+import sqlite3
+import threading
 import time
-from collections.abc import Sequence
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +41,27 @@ from llama_index.core.schema import (
 from llama_index.core.storage.docstore import SimpleDocumentStore
 
 from rag.cards import Card
-from rag.store import CardStore
+from rag.errors import CardragError
+from rag.lock import writer_lock
+from rag.published import (
+    DOCSTORE_DIR,
+    LEGACY_DOCSTORE,
+    Published,
+    docstore_path,
+    generation_name,
+    is_generation_of,
+    write_published,
+)
+from rag.store import (
+    CHROMA_DATABASE,
+    BatchedChromaVectorStore,
+    CardStore,
+    LiveIndex,
+    create_collection,
+)
+
+log = logging.getLogger("cardrag.ingest")
+COPY_BATCH = 256  # cards copied per Chroma call: bounded memory, progress to report
 
 
 @dataclass(frozen=True)
@@ -86,39 +122,165 @@ class CardToNode(TransformComponent):
 class CardIndexer:
     """Syncs the index with a full set of cards: the set given is the whole truth."""
 
-    def __init__(self, store: CardStore, embedder: BaseEmbedding, docstore_path: Path):
-        self.store = store
+    def __init__(self, live: LiveIndex, embedder: BaseEmbedding):
+        self.live = live
+        self.client = live.client
+        self.data_dir = live.data_dir
+        self.base = live.base
         self.embedder = embedder
-        self.docstore_path = docstore_path
-        self.generation = 0  # bumped after every sync; in-memory indexes rebuild on change
+        self._holder: int | None = None  # the thread holding the writer lock, if we hold it
+        # Records per add that Chroma accepts (5,461 embedded; the server says its own).
+        self.max_batch: int = self.client.get_max_batch_size()
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold the data directory's writer lock across more than the sync: a caller that
+        reads its card set (deck files) inside it syncs exactly what is on disk, with no
+        other writer publishing in between. Re-entrant for the thread that holds it; any
+        other writer, in this process or another, gets IndexBusy at once."""
+        if self._holder == threading.get_ident():
+            yield
+            return
+        with writer_lock(self.data_dir):
+            self._holder = threading.get_ident()
+            try:
+                yield
+            finally:
+                self._holder = None
 
     def sync(self, cards: Sequence[Card], show_progress: bool = False) -> IngestReport:
         started = time.perf_counter()
         documents = [card_document(card) for card in cards]
-        docstore = _load_docstore(self.docstore_path)
-        _drop_untracked(self.store, docstore)
-        counts = _diff(docstore, documents)
-        pipeline = IngestionPipeline(
-            transformations=[CardToNode(), self.embedder],
-            docstore=docstore,
-            vector_store=self.store.vector_store,
-            docstore_strategy=DocstoreStrategy.UPSERTS_AND_DELETE,
-            disable_cache=True,
-        )
-        pipeline.run(documents=documents, show_progress=show_progress)
-        _save_docstore(docstore, self.docstore_path)
-        self.generation += 1
+        with self.writing():
+            published, store = self._live()
+            docstore = _load_docstore(published.docstore_path(self.data_dir)) if published \
+                else SimpleDocumentStore()  # fmt: skip
+            live_ids = set(store.card_ids())
+            _forget(docstore, keep=live_ids)  # a hash is only as good as the vector behind it
+            counts = _diff(docstore, documents)
+            self._drop_leftovers(keep=_names(published))
+            if not any(counts[k] for k in ("added", "updated", "removed")) and \
+                    live_ids == {d.id_ for d in documents}:  # fmt: skip
+                log.info("nothing changed; %s stays live", store.name or "the empty index")
+            else:
+                self._build_and_publish(published, store, docstore, documents, show_progress)
         return IngestReport(**counts, seconds=round(time.perf_counter() - started, 3))
 
+    def _live(self) -> tuple[Published | None, CardStore]:
+        published, store = self.live.snapshot()
+        if published is None and store.count():  # a legacy directory: generation 0
+            published = Published(collection=store.name, generation=0, cards=store.count())
+        return published, store
 
-def _drop_untracked(store: CardStore, docstore: SimpleDocumentStore) -> None:
-    """Delete vectors the docstore does not know (left by a run that died before it saved
-    the docstore), so the pipeline's upsert re-adds them cleanly instead of Chroma keeping
-    a stale copy under the same id."""
-    tracked = set(docstore.get_all_document_hashes().values())
-    untracked = [cid for cid in store.card_ids() if cid not in tracked]
-    if untracked:
-        store.collection.delete(ids=untracked)
+    def _build_and_publish(
+        self,
+        live: Published | None,
+        store: CardStore,
+        docstore: SimpleDocumentStore,
+        documents: Sequence[Document],
+        show_progress: bool,
+    ) -> None:
+        generation = (live.generation if live else 0) + 1
+        name = generation_name(self.base, generation)
+        log.info("building %s beside %s", name, live.collection if live else "nothing")
+        new = create_collection(self.client, name)
+        unchanged = [d.id_ for d in documents if docstore.get_document_hash(d.id_) == d.hash]
+        _copy(store, new, unchanged)
+        # The docstore now lists exactly what the new collection holds, so the pipeline
+        # embeds every other card and has nothing stale to delete.
+        _forget(docstore, keep=set(unchanged))
+        log.info("embedding %d new or changed cards", len(documents) - len(unchanged))
+        IngestionPipeline(
+            transformations=[CardToNode(), self.embedder],
+            docstore=docstore,
+            vector_store=BatchedChromaVectorStore.of(new, self.max_batch),
+            docstore_strategy=DocstoreStrategy.UPSERTS_AND_DELETE,
+            disable_cache=True,
+        ).run(documents=documents, show_progress=show_progress)
+        _check_complete(new, documents)
+        _save_docstore(docstore, docstore_path(self.data_dir, name, generation))
+        published = Published(collection=name, generation=generation, cards=len(documents),
+                              previous=live.collection if live else None)  # fmt: skip
+        write_published(self.data_dir, published)
+        log.info("published %s (%d cards)", name, len(documents))
+        self._drop_leftovers(keep=_names(published))
+
+    def _drop_leftovers(self, keep: set[str]) -> None:
+        """Drop our collections and docstores that are neither live nor the one it replaced:
+        half-built ones from killed runs, and generations older than the previous one."""
+        for collection in self.client.list_collections():
+            if collection.name not in keep and is_generation_of(self.base, collection.name):
+                self.client.delete_collection(collection.name)
+                log.info("dropped %s", collection.name)
+        for path in (self.data_dir / DOCSTORE_DIR).glob("*.json*"):
+            if path.name.removesuffix(".partial").removesuffix(".json") not in keep:
+                path.unlink()
+        if self.base not in keep:
+            (self.data_dir / LEGACY_DOCSTORE).unlink(missing_ok=True)
+        for orphan in _orphan_segment_dirs(self.live.chroma_dir):
+            shutil.rmtree(orphan, ignore_errors=True)
+
+
+def _orphan_segment_dirs(chroma_dir: Path) -> list[Path]:
+    """Folders of vector segments Chroma no longer knows.
+
+    Chroma 1.x in local mode does not remove a deleted collection's HNSW folder (chroma
+    issue #5259: the garbage collector that would is not wired in), and every publish here
+    deletes a collection, so without this the folders would pile up. A folder is removed
+    only if it is named like a segment (a UUID) and Chroma's `segments` table, read
+    read-only, has no such segment; if that table cannot be read, nothing is removed.
+    """
+    try:
+        uri = f"file:{chroma_dir / CHROMA_DATABASE}?mode=ro"
+        with closing(sqlite3.connect(uri, uri=True, timeout=30)) as connection:
+            known = {row[0] for row in connection.execute("SELECT id FROM segments")}
+    except sqlite3.Error as exc:
+        log.info("left old segment folders alone: %s", exc)
+        return []
+    return [p for p in chroma_dir.iterdir()
+            if p.is_dir() and _is_uuid(p.name) and p.name not in known]  # fmt: skip
+
+
+def _is_uuid(name: str) -> bool:
+    try:
+        return str(uuid.UUID(name)) == name
+    except ValueError:
+        return False
+
+
+def _names(published: Published | None) -> set[str]:
+    if published is None:
+        return set()
+    return {published.collection} | ({published.previous} if published.previous else set())
+
+
+def _copy(source: CardStore, target: Any, card_ids: Sequence[str]) -> None:
+    """Copy stored vectors, metadata and text as they are: an unchanged card is not
+    embedded again."""
+    for start in range(0, len(card_ids), COPY_BATCH):
+        batch = list(card_ids[start : start + COPY_BATCH])
+        found = source.collection.get(ids=batch, include=["embeddings", "metadatas", "documents"])
+        target.add(ids=found["ids"], embeddings=found["embeddings"],
+                   metadatas=found["metadatas"], documents=found["documents"])  # fmt: skip
+        log.info("copied %d/%d unchanged cards", start + len(batch), len(card_ids))
+
+
+def _check_complete(collection: Any, documents: Sequence[Document]) -> None:
+    """Never publish a collection that is not exactly the card set."""
+    held = collection.get(include=[])["ids"]
+    expected = {d.id_ for d in documents}
+    if len(held) != len(expected) or set(held) != expected:
+        raise CardragError(
+            f"the new collection {collection.name} holds {len(held)} cards instead of "
+            f"{len(expected)}; it was not published and the live index is unchanged"
+        )
+    log.info("checked %s: %d cards", collection.name, len(held))
+
+
+def _forget(docstore: SimpleDocumentStore, keep: set[str]) -> None:
+    for doc_id in list(docstore.get_all_document_hashes().values()):
+        if doc_id not in keep:
+            docstore.delete_document(doc_id, raise_error=False)
 
 
 def _load_docstore(path: Path) -> SimpleDocumentStore:
@@ -128,9 +290,12 @@ def _load_docstore(path: Path) -> SimpleDocumentStore:
 
 
 def _save_docstore(docstore: SimpleDocumentStore, path: Path) -> None:
-    # Written beside and renamed over: a crash mid-write leaves the old file whole.
+    # Written beside and renamed over: a crash mid-write never leaves a torn docstore.
+    path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".json.partial")
     docstore.persist(persist_path=str(partial))
+    with open(partial, "rb+") as written:  # on disk before the pointer can name it
+        os.fsync(written.fileno())
     os.replace(partial, path)
 
 

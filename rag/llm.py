@@ -6,6 +6,7 @@ imported lazily, so a deployment that uses one backend never needs the other ins
 """
 
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypedDict
@@ -45,9 +46,18 @@ class LlamaCppGenerator:
     in the GGUF file, which is the one the model was trained with.
     """
 
-    def __init__(self, model_path: Path, *, context_window: int, threads: int, seed: int = 7):
+    def __init__(
+        self,
+        model_path: Path,
+        *,
+        context_window: int,
+        threads: int,
+        timeout: float = 600.0,
+        seed: int = 7,
+    ):
         self.model_path = model_path
         self.description = f"llama.cpp:{model_path.name}"
+        self.timeout = timeout
         self._options = {"n_ctx": context_window, "n_threads": threads, "seed": seed}
         self._model: Any = None
         self._load_lock = threading.Lock()
@@ -80,72 +90,138 @@ class LlamaCppGenerator:
     def stream(
         self, messages: Sequence[Message], *, max_tokens: int, temperature: float
     ) -> Iterator[str]:
+        """Tokens as they come. Waiting for the model and generating are each bounded by
+        `timeout`, so a queue of questions or a runaway answer cannot hold a request for
+        minutes; the deadline is checked between tokens (llama.cpp cannot be interrupted)."""
         self.load()
-        with self._generate_lock:
-            try:
-                chunks = self._model.create_chat_completion(
-                    messages=list(messages),
-                    max_tokens=max_tokens,
-                    temperature=temperature,
-                    top_p=0.9,
-                    repeat_penalty=1.05,
-                    stream=True,
-                )
-                for chunk in chunks:
-                    piece = chunk["choices"][0]["delta"].get("content")
-                    if piece:
-                        yield piece
-            except (RuntimeError, ValueError, KeyError) as exc:  # e.g. prompt exceeds n_ctx
-                raise LLMUnavailable(f"llama.cpp failed: {exc}") from exc
+        if not self._generate_lock.acquire(timeout=self.timeout):
+            raise LLMUnavailable(f"the bundled model stayed busy for {self.timeout:g} s")
+        try:
+            deadline = time.monotonic() + self.timeout
+            chunks = self._model.create_chat_completion(
+                messages=list(messages),
+                max_tokens=max_tokens,
+                temperature=temperature,
+                top_p=0.9,
+                repeat_penalty=1.05,
+                stream=True,
+            )
+            for chunk in chunks:
+                piece = chunk["choices"][0]["delta"].get("content")
+                if piece:
+                    yield piece
+                if time.monotonic() > deadline:
+                    raise LLMUnavailable(f"the bundled model took longer than {self.timeout:g} s")
+        except (RuntimeError, ValueError, KeyError) as exc:  # e.g. prompt exceeds n_ctx
+            raise LLMUnavailable(f"llama.cpp failed: {exc}") from exc
+        finally:
+            self._generate_lock.release()
 
 
 class OpenAICompatibleGenerator:
     """Any server that speaks OpenAI's chat API: vLLM, llama.cpp server, Ollama, LM Studio.
 
-    Uses LlamaIndex's OpenAILike, which accepts model names OpenAI itself does not know and
-    carries timeouts and retries.
+    Calls the openai SDK directly (the client LlamaIndex's OpenAILike wraps): the wrapper
+    stacks tenacity retries on the SDK's own and takes a single float timeout, so neither the
+    number of attempts nor the total time of a call would be bounded, and the SDK alone
+    sleeps for a server's Retry-After (up to a minute). Here a call has `timeout` seconds in
+    all: every attempt gets what is left of that budget (and at most `connect_timeout` to
+    connect), the SDK's retries are off, and the one retry we make is for failures worth
+    retrying (refused connection, 5xx) and only while budget remains.
     """
 
-    def __init__(self, *, base_url: str, model: str, api_key: str, timeout: float):
-        from llama_index.llms.openai_like import OpenAILike
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        model: str,
+        api_key: str,
+        timeout: float,
+        connect_timeout: float = 5.0,
+        max_retries: int = 1,
+    ):
+        from openai import OpenAI
 
         self.description = f"openai:{model}@{base_url}"
-        self._llm = OpenAILike(
-            model=model,
-            api_base=base_url,
-            api_key=api_key,
-            timeout=timeout,
-            max_retries=1,
-            is_chat_model=True,
-            context_window=8192,
-        )
+        self.model = model
+        self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        self.max_retries = max_retries
+        self._client = OpenAI(base_url=base_url, api_key=api_key, max_retries=0, timeout=timeout)
 
     def status(self) -> str:
         return "remote"
 
     def generate(self, messages: Sequence[Message], *, max_tokens: int, temperature: float) -> str:
+        response = self._create(messages, max_tokens=max_tokens, temperature=temperature)
         try:
-            response = self._llm.chat(
-                _to_chat_messages(messages), max_tokens=max_tokens, temperature=temperature
-            )
-        except Exception as exc:  # the client raises many types; all mean "no answer"
-            raise LLMUnavailable(f"LLM server error: {type(exc).__name__}") from exc
-        return response.message.content or ""
+            return response.choices[0].message.content or ""
+        except (AttributeError, IndexError, TypeError) as exc:
+            raise LLMUnavailable("LLM server returned a malformed response") from exc
 
     def stream(
         self, messages: Sequence[Message], *, max_tokens: int, temperature: float
     ) -> Iterator[str]:
+        deadline = time.monotonic() + self.timeout
+        chunks = self._create(
+            messages, max_tokens=max_tokens, temperature=temperature, stream=True,
+            deadline=deadline,
+        )  # fmt: skip
         try:
-            for chunk in self._llm.stream_chat(
-                _to_chat_messages(messages), max_tokens=max_tokens, temperature=temperature
-            ):
-                if chunk.delta:
-                    yield chunk.delta
-        except Exception as exc:
-            raise LLMUnavailable(f"LLM server error: {type(exc).__name__}") from exc
+            with chunks:
+                for chunk in chunks:
+                    if time.monotonic() > deadline:
+                        raise LLMUnavailable(self._too_slow())
+                    piece = chunk.choices[0].delta.content if chunk.choices else None
+                    if piece:
+                        yield piece
+        except LLMUnavailable:
+            raise
+        except Exception as exc:  # a broken stream, a malformed chunk: all mean "no answer"
+            raise LLMUnavailable(_describe_failure(exc)) from exc
+
+    def _create(
+        self, messages: Sequence[Message], *, deadline: float | None = None, **options: Any
+    ) -> Any:
+        """One chat completion within the time budget, with at most `max_retries` retries."""
+        import httpx
+
+        deadline = deadline or time.monotonic() + self.timeout
+        attempts = 1 + self.max_retries
+        for attempt in range(1, attempts + 1):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                return self._client.chat.completions.create(
+                    model=self.model,
+                    messages=list(messages),  # type: ignore[arg-type]
+                    timeout=httpx.Timeout(remaining, connect=min(self.connect_timeout, remaining)),
+                    **options,
+                )
+            except Exception as exc:  # the client raises many types; all mean "no answer"
+                if attempt < attempts and _worth_retrying(exc):
+                    continue
+                raise LLMUnavailable(_describe_failure(exc)) from exc
+        raise LLMUnavailable(self._too_slow())
+
+    def _too_slow(self) -> str:
+        return f"LLM server did not answer within {self.timeout:g} s"
 
 
-def _to_chat_messages(messages: Sequence[Message]) -> list[Any]:
-    from llama_index.core.llms import ChatMessage
+def _worth_retrying(exc: Exception) -> bool:
+    """A refused or dropped connection, a timeout or a 5xx may pass; a 4xx will not."""
+    import openai
 
-    return [ChatMessage(role=m["role"], content=m["content"]) for m in messages]
+    return isinstance(exc, openai.APIConnectionError | openai.InternalServerError)
+
+
+def _describe_failure(exc: Exception) -> str:
+    """A short reason for logs and error bodies: the error type, never a URL or a path."""
+    import openai
+
+    if isinstance(exc, openai.APITimeoutError):
+        return "LLM server timed out"
+    if isinstance(exc, openai.APIStatusError):
+        return f"LLM server answered HTTP {exc.status_code}"
+    return f"LLM server error: {type(exc).__name__}"

@@ -1,20 +1,19 @@
-"""Dense top-k retrieval over the Chroma collection through LlamaIndex."""
+"""Dense top-k retrieval over the live Chroma collection through LlamaIndex."""
 
 import math
 
-from llama_index.core import VectorStoreIndex
 from llama_index.core.base.embeddings.base import BaseEmbedding
-from llama_index.core.schema import QueryBundle
+from llama_index.core.vector_stores import VectorStoreQuery
 
 from rag.cards import Card
 from rag.hits import CardFilters, ScoredCard
-from rag.store import CardStore
+from rag.store import CardStore, LiveIndex
 
 
 class CardRetriever:
-    def __init__(self, store: CardStore, embedder: BaseEmbedding):
-        self._store = store
-        self._index = VectorStoreIndex.from_vector_store(store.vector_store, embed_model=embedder)
+    def __init__(self, live: LiveIndex, embedder: BaseEmbedding):
+        self._live = live
+        self._embedder = embedder
 
     def search(
         self,
@@ -24,16 +23,25 @@ class CardRetriever:
         embedding: list[float] | None = None,
     ) -> list[ScoredCard]:
         """Top-k cards by cosine; pass `embedding` to reuse a query vector already computed."""
-        if self._store.count() == 0:
+        embedding = embedding or self._embedder.get_query_embedding(query)
+        return self._live.read(lambda store: self.search_in(store, embedding, k, filters))
+
+    def search_in(
+        self, store: CardStore, embedding: list[float], k: int, filters: CardFilters | None
+    ) -> list[ScoredCard]:
+        """Top-k in one given collection (a hybrid search pins one for all its parts)."""
+        if store.count() == 0:
             return []
-        retriever = self._index.as_retriever(
-            similarity_top_k=k,
-            filters=filters.to_metadata_filters() if filters else None,
+        result = store.vector_store.query(
+            VectorStoreQuery(
+                query_embedding=embedding,
+                similarity_top_k=k,
+                filters=filters.to_metadata_filters() if filters else None,
+            )
         )
-        hits = retriever.retrieve(QueryBundle(query_str=query, embedding=embedding))
         return [
-            ScoredCard(card=Card.from_metadata(hit.node.metadata), score=_cosine(hit.score))
-            for hit in hits
+            ScoredCard(card=Card.from_metadata(node.metadata), score=_cosine(score))
+            for node, score in zip(result.nodes or [], result.similarities or [], strict=True)
         ]
 
 

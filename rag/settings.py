@@ -4,11 +4,13 @@ Example: CARDRAG_LLM__BACKEND=openai CARDRAG_LLM__BASE_URL=http://127.0.0.1:8080
 Everything else receives a Settings object; nothing reads os.environ on its own.
 """
 
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,7 +31,13 @@ class EmbedderSettings(BaseModel):
 
 
 class ChromaSettings(BaseModel):
-    collection: str = Field("cards", description="Chroma collection that holds the cards.")
+    collection: str = Field(
+        "cards",
+        pattern=r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,40}[a-zA-Z0-9]$",
+        description="Name stem of the Chroma collections that hold the cards: each ingest "
+        "that changes anything publishes a new one (cards-g000001, ...) and "
+        "<data_dir>/active.json names the live one.",
+    )
     url: str | None = Field(
         None,
         pattern=r"^https?://[^/\s:]+(:\d+)?/?$",
@@ -64,7 +72,23 @@ class LLMSettings(BaseModel):
         0.1, ge=0.0, le=0.3, description="Sampling temperature; answers stay near-greedy."
     )
     max_tokens: int = Field(256, ge=16, le=2048, description="Most tokens in one answer.")
-    timeout: float = Field(30.0, gt=0, le=600, description="Seconds before a call is abandoned.")
+    timeout: float = Field(
+        30.0,
+        gt=0,
+        le=600,
+        description="Total seconds one answer may take, retry included; past it the call is "
+        "abandoned and the answer fails (both backends).",
+    )
+    connect_timeout: float = Field(
+        5.0, gt=0, le=60, description="openai: seconds to wait for the server to accept."
+    )
+    max_retries: int = Field(
+        1,
+        ge=0,
+        le=1,
+        description="openai: retries after a connection failure, timeout or 5xx, only while "
+        "the total timeout leaves time for one.",
+    )
     context_window: int = Field(4096, ge=1024, le=32768, description="bundled: n_ctx.")
     threads: int = Field(2, ge=1, le=64, description="bundled: llama.cpp CPU threads.")
     preload: bool = Field(
@@ -122,9 +146,126 @@ class RetrievalSettings(BaseModel):
     )
 
 
+class QuizSettings(BaseModel):
+    temperature: float = Field(
+        0.0, ge=0.0, le=0.3, description="Sampling temperature when the LLM grades an answer."
+    )
+    max_tokens: int = Field(
+        320, ge=64, le=2048, description="Most tokens in a grade (a JSON object with lists)."
+    )
+    max_reference_chars: int = Field(
+        4000,
+        ge=200,
+        le=20000,
+        description="The card's long answer is cut to this length in the grading prompt, "
+        "so card and learner's answer fit the model's context window.",
+    )
+
+
+class DecksSettings(BaseModel):
+    max_upload_mb: int = Field(
+        20, ge=1, le=1024, description="Largest file POST /v1/decks/import accepts."
+    )
+# One CSP frame-ancestors source: 'self', 'none', *, or [scheme://]host[:port] with an
+# optional leading *. wildcard. Anything else (spaces, semicolons) could inject directives.
+_FRAME_SOURCE = re.compile(
+    r"^('self'|'none'|\*|https?:|(https?://)?(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)*(:(\d{1,5}|\*))?)$",
+    re.I,
+)
+
+
 class ServerSettings(BaseModel):
     host: str = Field("127.0.0.1", description="Bind address of `cardrag serve`.")
     port: int = Field(8000, ge=1, le=65535, description="Port of `cardrag serve`.")
+    frame_ancestors: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["'self'"],
+        description="Pages allowed to show the chat page in an <iframe>, comma-separated "
+        "CSP frame-ancestors sources (e.g. 'self',https://wiki.example.org); 'none' forbids "
+        "framing. Which origins may call the API is the CORS setting, not this one.",
+    )
+
+    @field_validator("frame_ancestors", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("frame_ancestors")
+    @classmethod
+    def _valid_sources(cls, sources: list[str]) -> list[str]:
+        if not sources:
+            raise ValueError("list at least one source, or 'none' to forbid framing")
+        for source in sources:
+            if not _FRAME_SOURCE.match(source):
+                raise ValueError(
+                    f"{source!r} is not a frame-ancestors source: use 'self', 'none', * or "
+                    "an origin like https://wiki.example.org"
+                )
+        if "'none'" in sources and len(sources) > 1:
+            raise ValueError("'none' cannot be combined with other sources")
+        return sources
+
+
+def split_commas(value: Any) -> Any:
+    """Comma-separated environment values ("a,b") become lists; lists pass through."""
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class SecuritySettings(BaseModel):
+    """HTTP limits. API keys are the top-level `api_keys` (env CARDRAG_API_KEYS)."""
+
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins a browser may call the API from, comma-separated (e.g. "
+        "https://notes.example.org). None by default; '*' is refused: list them.",
+    )
+    rate_limit: str = Field(
+        "120/minute",
+        description="Requests allowed per API key (per client address when no keys are set), "
+        "across all routes but /healthz, in slowapi notation: '120/minute', "
+        "'10/second;300/hour'.",
+    )
+    rate_limit_enabled: bool = Field(True, description="Set to false to turn rate limits off.")
+    max_body_bytes: int = Field(
+        16 * 1024,
+        ge=1024,
+        le=1024 * 1024,
+        description="Largest request body accepted, counted as it arrives; larger is a 413.",
+    )
+    max_chat_body_bytes: int = Field(
+        1024 * 1024,
+        ge=16 * 1024,
+        le=16 * 1024 * 1024,
+        description="Largest body of POST /v1/chat/completions: chat front ends resend the "
+        "whole conversation every turn (only its recent turns are used).",
+    )
+
+    _split_origins = field_validator("cors_origins", mode="before")(split_commas)
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _explicit_origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            parts = urlsplit(origin)
+            if origin == "*" or parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ValueError(
+                    f"CORS origin {origin!r} must be an explicit scheme://host[:port]"
+                )
+        return [origin.rstrip("/") for origin in origins]
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _parsable_limit(cls, value: str) -> str:
+        from limits import parse_many
+
+        try:
+            parse_many(value)
+        except ValueError as exc:
+            raise ValueError(f"rate limit {value!r} is not like '120/minute': {exc}") from None
+        return value
 
 
 class Settings(BaseSettings):
@@ -135,7 +276,8 @@ class Settings(BaseSettings):
     )
 
     data_dir: Path = Field(
-        Path("data"), description="Chroma database and ingestion docstore live here."
+        Path("data"),
+        description="Chroma database, ingestion docstore and imported decks (decks/) live here.",
     )
     corpus_dir: Path = Field(REPO_ROOT / "corpus", description="Deck files to ingest.")
     models_dir: Path = Field(
@@ -145,4 +287,15 @@ class Settings(BaseSettings):
     chroma: ChromaSettings = Field(default_factory=ChromaSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    quiz: QuizSettings = Field(default_factory=QuizSettings)
+    decks: DecksSettings = Field(default_factory=DecksSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="CARDRAG_API_KEYS: comma-separated keys. Empty (the default, for local "
+        "use): no authentication. Set: every route but /healthz needs "
+        "`Authorization: Bearer <key>` or `X-API-Key: <key>`. Use long random keys.",
+    )
+
+    _split_keys = field_validator("api_keys", mode="before")(split_commas)

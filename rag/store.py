@@ -1,29 +1,43 @@
-"""The Chroma side of the index: client, collection and card look-ups by id.
+"""The Chroma side of the index: the client, one published collection, and the live index.
 
-Vectors are always computed by our encoder and passed in: the collection is created with
-no embedding function, so Chroma never downloads its default ONNX model.
+Vectors are always computed by our encoder and passed in: collections are created with no
+embedding function, so Chroma never downloads its default ONNX model.
+
+Readers never write to a collection and writers never change one after it is published
+(rag.index builds a new one per change). That is what makes a server and `cardrag ingest`
+in two processes safe: Chroma caches a collection's HNSW index per process, so a reader
+would not see vectors another process added to a collection it has already loaded (Chroma
+issue #3792, reproduced here with 1.5.9); an immutable collection has nothing to miss.
 """
 
-from collections.abc import Sequence
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from contextlib import closing
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import chromadb
 from chromadb.config import Settings as ChromaClientSettings
+from chromadb.errors import NotFoundError
 from llama_index.core.schema import BaseNode
 from llama_index.vector_stores.chroma import ChromaVectorStore
 from pydantic import PrivateAttr
 
 from rag.cards import Card
-from rag.errors import IndexUnavailable
+from rag.errors import CardragError, IndexUnavailable
+from rag.published import POINTER_FILE, Published, read_published
 
 CHROMA_SUBDIR = "chroma"
+CHROMA_DATABASE = "chroma.sqlite3"
+T = TypeVar("T")
 
 
 def chroma_client(data_dir: Path, url: str | None = None) -> Any:
     """The embedded database under data_dir, or a Chroma server when `url` is set (several
-    API processes then share one index). The only place that picks between the two."""
+    API processes then share one index). The only place that picks between the two; a
+    damaged, unreadable or unreachable index is one clear error."""
     settings = ChromaClientSettings(anonymized_telemetry=False, allow_reset=False)
     if url:
         parts = urlsplit(url)
@@ -38,7 +52,49 @@ def chroma_client(data_dir: Path, url: str | None = None) -> Any:
         except ValueError as exc:  # chromadb's "Could not connect to a Chroma server"
             raise IndexUnavailable(f"Chroma server at {url} cannot be reached: {exc}") from exc
     data_dir.mkdir(parents=True, exist_ok=True)
-    return chromadb.PersistentClient(path=str(data_dir / CHROMA_SUBDIR), settings=settings)
+    path = data_dir / CHROMA_SUBDIR
+    check_database(path)
+    try:
+        return chromadb.PersistentClient(path=str(path), settings=settings)
+    except Exception as exc:  # Chroma's own errors, OSError, SQLite's: all mean "cannot open"
+        raise unavailable(path, exc) from None
+
+
+def check_database(chroma_dir: Path) -> None:
+    """SQLite's own quick integrity check of Chroma's database, before Chroma opens it.
+
+    Chroma writes to its database as it opens it, and it does so to a damaged one as well
+    (measured with 1.5.9: garbage in the middle of chroma.sqlite3 was opened and written
+    to before the first read failed). This check only reads (a regular connection, so a
+    journal left by a killed writer is rolled back exactly as Chroma would), and a damaged
+    or unreadable index is refused before anything touches it.
+    """
+    database = chroma_dir / CHROMA_DATABASE
+    try:
+        if chroma_dir.exists() and not chroma_dir.is_dir():
+            raise unavailable(chroma_dir, "not a directory")
+        if not database.exists():
+            return  # a new index
+        with closing(sqlite3.connect(database, timeout=30)) as connection:
+            verdict = connection.execute("PRAGMA quick_check").fetchone()[0]
+    except (OSError, sqlite3.Error) as exc:
+        raise unavailable(chroma_dir, f"{database.name}: {exc}") from None
+    if verdict != "ok":
+        raise unavailable(chroma_dir, f"{database.name}: {verdict}")
+
+
+def unavailable(chroma_dir: Path, problem: BaseException | str) -> IndexUnavailable:
+    reason = (str(problem).strip().splitlines() or [type(problem).__name__])[0]
+    return IndexUnavailable(
+        f"{chroma_dir}: cannot open the Chroma index ({reason}); nothing was changed. Restore "
+        "it from a backup, or move it away and run `cardrag ingest` to rebuild"
+    )
+
+
+def create_collection(client: Any, name: str) -> Any:
+    return client.create_collection(
+        name=name, embedding_function=None, metadata={"hnsw:space": "cosine"}
+    )
 
 
 class BatchedChromaVectorStore(ChromaVectorStore):
@@ -62,18 +118,12 @@ class BatchedChromaVectorStore(ChromaVectorStore):
 
 
 class CardStore:
-    """One Chroma collection of card vectors whose metadata carries the whole card."""
+    """One collection of card vectors whose metadata carries the whole card."""
 
-    def __init__(self, client: Any, collection_name: str, max_batch: int | None = None):
-        self.client = client
-        self.collection = client.get_or_create_collection(
-            name=collection_name,
-            embedding_function=None,
-            metadata={"hnsw:space": "cosine"},
-        )
-        self.vector_store = BatchedChromaVectorStore.of(
-            self.collection, max_batch or client.get_max_batch_size()
-        )
+    def __init__(self, collection: Any):
+        self.collection = collection
+        self.name: str = collection.name
+        self.vector_store = ChromaVectorStore(chroma_collection=collection)
 
     def count(self) -> int:
         return int(self.collection.count())
@@ -92,6 +142,139 @@ class CardStore:
         by_id = dict(zip(found["ids"], found["embeddings"], strict=True))
         return [list(by_id[card_id]) for card_id in card_ids]
 
+    def stored_vectors(self, cards: Sequence[Card]) -> list[list[float] | None]:
+        """The stored vector of each card, or None where this collection holds no card with
+        that id and content (an ingest published since the card was retrieved)."""
+        found = self.collection.get(ids=[c.id for c in cards], include=["embeddings", "metadatas"])
+        stored = {
+            card_id: (Card.from_metadata(metadata), vector)
+            for card_id, metadata, vector in zip(
+                found["ids"], found["metadatas"], found["embeddings"], strict=True
+            )
+        }
+        return [
+            list(stored[c.id][1]) if c.id in stored and stored[c.id][0] == c else None
+            for c in cards
+        ]
+
     def all_cards(self) -> list[Card]:
         found = self.collection.get(include=["metadatas"])
         return [Card.from_metadata(m) for m in found.get("metadatas") or []]
+
+
+class EmptyStore(CardStore):
+    """What readers see before the first ingest: readers never create a collection."""
+
+    def __init__(self) -> None:
+        self.collection = None
+        self.name = ""
+        self.vector_store = None
+
+    def count(self) -> int:
+        return 0
+
+    def get_card(self, card_id: str) -> Card | None:
+        return None
+
+    def card_ids(self) -> list[str]:
+        return []
+
+    def vectors(self, card_ids: Sequence[str]) -> list[list[float]]:
+        if card_ids:
+            raise KeyError(card_ids[0])
+        return []
+
+    def stored_vectors(self, cards: Sequence[Card]) -> list[list[float] | None]:
+        return [None for _ in cards]
+
+    def all_cards(self) -> list[Card]:
+        return []
+
+
+class LiveIndex:
+    """The published collection, as readers (server, CLI searches) see it.
+
+    The pointer file is read on every call (a small file: microseconds next to embedding
+    a query), so a server follows ingests made by another process. A search that makes
+    several calls pins one CardStore through `read`, so all its parts see one card set.
+    """
+
+    def __init__(self, client: Any, data_dir: Path, base: str):
+        self.client = client
+        self.data_dir = data_dir
+        self.chroma_dir = data_dir / CHROMA_SUBDIR
+        self.base = base
+        self._stores: dict[str, CardStore] = {}
+        self._opening = threading.RLock()
+
+    def check(self) -> None:
+        """Open and count the live collection, so that a damaged index fails at start-up
+        with a clear message instead of on the first request."""
+        try:
+            self.current().count()
+        except CardragError:
+            raise
+        except Exception as exc:  # Chroma's errors for a damaged HNSW index or database
+            raise unavailable(self.chroma_dir, exc) from None
+
+    def current(self) -> CardStore:
+        return self.snapshot()[1]
+
+    def snapshot(self) -> tuple[Published | None, CardStore]:
+        """The pointer and the store it names (None and the legacy or empty store when there
+        is no pointer yet)."""
+        published = read_published(self.data_dir)
+        name = published.collection if published else self.base
+        store = self._stores.get(name)
+        if store is not None:
+            return published, store
+        with self._opening:
+            try:
+                collection = self.client.get_collection(name)
+            except NotFoundError:
+                if published is None:
+                    return None, EmptyStore()  # nothing ingested yet
+                if read_published(self.data_dir) != published:
+                    return self.snapshot()  # an ingest published (twice) while we looked
+                raise self._missing(published) from None
+            store = self._stores[name] = CardStore(collection)
+            keep = {name, published.previous if published else None}
+            self._stores = {n: s for n, s in self._stores.items() if n in keep}
+            return published, store
+
+    def read(self, use: Callable[[CardStore], T]) -> T:
+        """Run `use` on the live collection; if an ingest dropped that collection meanwhile
+        (it keeps the one it replaced until the next publish), once more on the new one."""
+        store = self.current()
+        try:
+            return use(store)
+        except NotFoundError:
+            fresh = self.current()
+            if fresh.name == store.name:
+                raise
+            return use(fresh)
+
+    def count(self) -> int:
+        return self.read(lambda store: store.count())
+
+    def get_card(self, card_id: str) -> Card | None:
+        return self.read(lambda store: store.get_card(card_id))
+
+    def card_ids(self) -> list[str]:
+        return self.read(lambda store: store.card_ids())
+
+    def vectors(self, card_ids: Sequence[str]) -> list[list[float]]:
+        return self.read(lambda store: store.vectors(card_ids))
+
+    def stored_vectors(self, cards: Sequence[Card]) -> list[list[float] | None]:
+        return self.read(lambda store: store.stored_vectors(cards))
+
+    def all_cards(self) -> list[Card]:
+        return self.read(lambda store: store.all_cards())
+
+    def _missing(self, published: Published) -> IndexUnavailable:
+        return IndexUnavailable(
+            f"{self.data_dir / POINTER_FILE} names collection {published.collection!r}, which "
+            f"{self.chroma_dir} does not hold: the index is damaged; nothing was changed. "
+            "Move the data directory away and run `cardrag ingest` to rebuild"
+        )

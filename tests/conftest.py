@@ -19,9 +19,32 @@ from rag.components import Components, build_components
 from rag.embedding import build_embedder
 from rag.settings import REPO_ROOT, EmbedderSettings, Settings
 from rag.testing import FakeLLM, HashingEmbedding
+from tests.live import serve_in_thread
 
 CORPUS = REPO_ROOT / "corpus"
-SHARED_SEED = REPO_ROOT.parent / "shared" / "seed"
+
+
+def shared_dir() -> Path:
+    """The read-only shared/ folder: beside the checkout (CI, /work/main, a worktree under
+    /work), else the workplace's own. Tests that need it skip when it is absent."""
+    candidates = (REPO_ROOT.parent / "shared", Path("/work/shared"))
+    return next((path for path in candidates if path.is_dir()), candidates[0])
+
+
+SHARED_SEED = shared_dir() / "seed"
+THEORY_MD = shared_dir() / "external" / "data-science-interviews" / "theory.md"
+
+
+def shipped_card_count() -> int:
+    """Cards in corpus/, read from the decks so tests follow the corpus as it grows."""
+    return len(all_cards(load_corpus(CORPUS)))
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--kill-reps", type=int, default=12,
+        help="How many times the crash-safety test kills an ingest (default 12).",
+    )  # fmt: skip
 
 
 def make_settings(tmp_path: Path, **overrides: object) -> Settings:
@@ -133,6 +156,13 @@ def components(settings: Settings, fake_llm: FakeLLM) -> Components:
 def client(settings: Settings, components: Components) -> Iterator[TestClient]:
     with TestClient(create_app(settings, components)) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def live_server(settings: Settings, components: Components) -> Iterator[str]:
+    """The app on a real server (fake LLM, hashing embedder): yields its base URL."""
+    with serve_in_thread(create_app(settings, components)) as base_url:
+        yield base_url
 
 
 # Real encoder (all-MiniLM-L6-v2) and a real Chroma index on disk, built once per session.

@@ -7,8 +7,9 @@ import socket
 import pytest
 from typer.testing import CliRunner
 
+from evals.retrieval import load_queries
 from ingest.cli import app
-from tests.conftest import CORPUS
+from tests.conftest import CORPUS, shipped_card_count
 
 
 @pytest.fixture
@@ -28,8 +29,8 @@ def env(tmp_path, monkeypatch):
     return corpus
 
 
-def run(*args: str):
-    return CliRunner().invoke(app, list(args))
+def run(*args: str, input: str | None = None):
+    return CliRunner().invoke(app, list(args), input=input)
 
 
 def test_ingest_json_then_reingest_changes_nothing(env):
@@ -37,7 +38,7 @@ def test_ingest_json_then_reingest_changes_nothing(env):
     assert first.exit_code == 0, first.output
     report = json.loads(first.stdout)
     assert set(report) == {"added", "updated", "removed", "unchanged", "seconds"}
-    assert report["added"] >= 15
+    assert report["added"] == shipped_card_count()
     second = json.loads(run("ingest", "--json").stdout)
     assert (second["added"], second["updated"], second["removed"]) == (0, 0, 0)
     assert second["unchanged"] == report["added"]
@@ -93,7 +94,7 @@ def test_eval_json_reports_the_metrics(env):
     result = run("eval", "--json", "--calibrate")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert report["queries"] >= 150
+    assert report["queries"] == len(load_queries())
     assert set(report["systems"]) == {"bm25", "dense", "llamaindex-default", "cardrag"}
     for metrics in report["systems"].values():
         assert {"hit@1", "hit@5", "mrr", "ndcg@10", "recall@10"} <= set(metrics)
@@ -106,14 +107,19 @@ def test_eval_rejects_an_unknown_split(env):
     assert result.exit_code == 1 and "unknown split" in result.stderr
 
 
-def test_answer_eval_json_on_the_fake_llm(env):
+def test_answer_eval_json_on_the_fake_llm(env, tmp_path):
     run("ingest")
-    result = run("eval", "--answers", "--limit", "5", "--json")
+    rows_file = tmp_path / "rows.jsonl"
+    result = run("eval", "--answers", "--limit", "5", "--json", "--rows", str(rows_file))
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert report["in_corpus"] == 5 and report["out_of_corpus"] == 5
-    assert 0 <= report["citation_precision"] <= 1
-    assert 0 <= report["refusal_rate_out_of_corpus"] <= 1
+    configured = report["at_configured_threshold"]
+    assert configured["in_corpus"] == 10 and configured["out_of_corpus"] == 5
+    assert 0 <= configured["citation_precision"] <= 1
+    assert report["calibrated"]["heldout"]["in_corpus"] == 5
+    assert report["injection"]["injection_questions"] == 5
+    rows = [json.loads(line) for line in rows_file.read_text().splitlines()]
+    assert len(rows) == 15 and {"best_score", "split", "answer"} <= set(rows[0])
 
 
 def test_invalid_configuration_is_a_clear_error(env, monkeypatch):

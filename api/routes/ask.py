@@ -10,7 +10,8 @@ from collections.abc import Iterator
 from fastapi import APIRouter
 from sse_starlette import EventSourceResponse
 
-from api.deps import ComponentsDep
+from api.deps import ComponentsDep, MetricsDep
+from api.metrics import Metrics
 from api.schemas import AskRequest, AskResponse
 from rag.answer import Answer, Answerer
 
@@ -28,21 +29,27 @@ router = APIRouter(tags=["answers"])
         }
     },
 )
-def ask(request: AskRequest, components: ComponentsDep) -> AskResponse | EventSourceResponse:
+def ask(
+    request: AskRequest, components: ComponentsDep, metrics: MetricsDep
+) -> AskResponse | EventSourceResponse:
     if request.stream:
-        return EventSourceResponse(answer_events(components.answerer, request), ping=10)
+        return EventSourceResponse(answer_events(components.answerer, request, metrics), ping=10)
     answer = components.answerer.ask(
         request.question, request.k, request.filters(), request.turns()
     )
+    metrics.observe_answer(answer.timings)
     return AskResponse.from_answer(answer)
 
 
-def answer_events(answerer: Answerer, request: AskRequest) -> Iterator[dict[str, str]]:
+def answer_events(
+    answerer: Answerer, request: AskRequest, metrics: Metrics
+) -> Iterator[dict[str, str]]:
     """Server-sent events for one answer. sse-starlette runs this (sync) iterator in a worker
     thread and stops iterating when the client goes away, which stops the LLM stream too."""
     events = answerer.stream(request.question, request.k, request.filters(), request.turns())
     for event in events:
         if isinstance(event, Answer):
+            metrics.observe_answer(event.timings)
             yield {"event": "answer", "data": AskResponse.from_answer(event).model_dump_json()}
         else:
             yield {"event": "token", "data": json.dumps({"text": event})}

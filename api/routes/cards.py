@@ -1,25 +1,65 @@
-"""GET /v1/cards/{card_id}: one card, as stored in the index."""
+"""Study look-ups: one card, a filtered and paginated list, filter facets, related cards."""
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 
 from api.deps import ComponentsDep
-from api.schemas import CardOut, ErrorResponse, card_fields
+from api.schemas import (
+    CardListParams,
+    CardOut,
+    CardPageOut,
+    ErrorResponse,
+    FacetsOut,
+    FacetValue,
+    RelatedParams,
+    RelatedResponse,
+    SearchResult,
+    card_fields,
+)
+from rag.cards import SLUG_PATTERN
+from rag.catalogue import browse, facets, related_cards
 from rag.errors import CardNotFound
 
 router = APIRouter(tags=["cards"])
+CardId = Annotated[str, Path(pattern=SLUG_PATTERN, max_length=120)]
+NOT_FOUND = {404: {"model": ErrorResponse, "description": "No card with that id."}}
 
 
-@router.get(
-    "/v1/cards/{card_id}",
-    response_model=CardOut,
-    responses={404: {"model": ErrorResponse, "description": "No card with that id."}},
-)
-def get_card(
-    card_id: Annotated[str, Path(min_length=1, max_length=120)], components: ComponentsDep
-) -> CardOut:
+@router.get("/v1/cards", response_model=CardPageOut)
+def list_cards(
+    params: Annotated[CardListParams, Query()], components: ComponentsDep
+) -> CardPageOut:
+    page = browse(components.store.all_cards(), params.filters(), params.offset, params.limit)
+    return CardPageOut(
+        cards=[CardOut(**card_fields(card)) for card in page.cards],
+        total=page.total,
+        offset=params.offset,
+        limit=params.limit,
+    )
+
+
+@router.get("/v1/facets", response_model=FacetsOut)
+def card_facets(components: ComponentsDep) -> FacetsOut:
+    """The values each filter can take, with card counts: what filter menus list."""
+    found = facets(components.store.all_cards())
+    return FacetsOut(**{
+        name: [FacetValue(value=value, count=count) for value, count in values]
+        for name, values in found.items()
+    })  # fmt: skip
+
+
+@router.get("/v1/cards/{card_id}", response_model=CardOut, responses=NOT_FOUND)
+def get_card(card_id: CardId, components: ComponentsDep) -> CardOut:
     card = components.store.get_card(card_id)
     if card is None:
         raise CardNotFound(f"no card with id {card_id!r}")
     return CardOut(**card_fields(card))
+
+
+@router.get("/v1/cards/{card_id}/related", response_model=RelatedResponse, responses=NOT_FOUND)
+def get_related(
+    card_id: CardId, params: Annotated[RelatedParams, Query()], components: ComponentsDep
+) -> RelatedResponse:
+    hits = related_cards(components.store, components.dense, card_id, params.k, params.filters())
+    return RelatedResponse(card_id=card_id, related=[SearchResult.from_hit(h) for h in hits])

@@ -14,10 +14,9 @@ OMEGA = card("omega", "omega sigma lambda kappa")
 
 def grounder(min_support: float = 0.3, min_word_share: float = 0.3) -> Grounder:
     embedder = HashingEmbedding()
-    texts = {c.id: c.embedding_text() for c in (ALPHA, OMEGA)}
 
-    def card_vectors(ids):
-        return embedder.get_text_embedding_batch([texts[i] for i in ids])
+    def card_vectors(cards):
+        return embedder.get_text_embedding_batch([c.embedding_text() for c in cards])
 
     return Grounder(embedder, card_vectors, min_support, min_word_share)
 
@@ -54,7 +53,7 @@ def test_meaning_alone_is_not_support_without_the_cards_words():
             return [1.0] + [0.0] * (self.dimensions - 1)
 
     embedder = SameVector()
-    strict = Grounder(embedder, lambda ids: [[1.0] + [0.0] * 1023 for _ in ids], 0.3, 0.3)
+    strict = Grounder(embedder, lambda cards: [[1.0] + [0.0] * 1023 for _ in cards], 0.3, 0.3)
     result = strict.ground("Bert lives on Sesame Street with Ernie [1].", [ALPHA])
     assert result.cited == () and not result.grounded
 
@@ -63,3 +62,10 @@ def test_content_words_are_stemmed_and_skip_stop_words():
     assert content_words("The gradients are flowing through the layers") == {
         "gradient", "flow", "layer"
     }
+
+
+def test_a_card_the_index_no_longer_holds_is_embedded_instead():
+    """An ingest published while the answer was generated: the card's vector is gone."""
+    gone = Grounder(HashingEmbedding(), lambda cards: [None for _ in cards], 0.3, 0.3)
+    result = gone.ground("Alpha beta gamma [2].", [ALPHA, OMEGA])
+    assert result.text == "Alpha beta gamma [1]." and result.grounded

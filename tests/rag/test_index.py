@@ -1,10 +1,16 @@
+import json
+
+import numpy as np
 import pytest
 from llama_index.vector_stores.chroma import ChromaVectorStore
 
 from rag.cards import Card, all_cards, load_corpus
 from rag.components import build_components
-from rag.index import CardIndexer, CardToNode, card_document
-from rag.store import CardStore
+from rag.errors import CardragError, IndexBusy
+from rag.index import CardToNode, card_document
+from rag.lock import writer_lock
+from rag.published import POINTER_FILE, read_published
+from rag.store import create_collection
 from rag.testing import HashingEmbedding
 from tests.conftest import CORPUS
 
@@ -18,6 +24,19 @@ def corpus_cards() -> list[Card]:
 def build(settings):
     embedder = HashingEmbedding()
     return build_components(settings, embedder=embedder), embedder
+
+
+def collections(components) -> set[str]:
+    """This test's collections, with the stem it was given (a shared Chroma server holds
+    other tests' collections too), named as on an embedded database: cards-g000001 …"""
+    stem = components.settings.chroma.collection
+    names = (c.name for c in components.store.client.list_collections())
+    return {"cards" + n[len(stem):] for n in names if n.startswith(stem + "-")}
+
+
+def named(settings, generation: str) -> str:
+    """The collection name of a generation ("g000002") under this test's stem."""
+    return f"{settings.chroma.collection}-{generation}"
 
 
 def test_first_ingest_adds_every_card(settings):
@@ -43,6 +62,16 @@ def test_unchanged_reingest_embeds_nothing(settings):
     assert again.store.count() == len(cards)
 
 
+def test_unchanged_reingest_writes_nothing(settings):
+    components, _ = build(settings)
+    cards = corpus_cards()
+    components.indexer.sync(cards)
+    pointer = settings.data_dir / POINTER_FILE
+    before = (pointer.read_bytes(), pointer.stat().st_mtime_ns, collections(components))
+    components.indexer.sync(cards)
+    assert (pointer.read_bytes(), pointer.stat().st_mtime_ns, collections(components)) == before
+
+
 def test_editing_one_card_reembeds_only_it(settings):
     components, embedder = build(settings)
     cards = corpus_cards()
@@ -54,6 +83,18 @@ def test_editing_one_card_reembeds_only_it(settings):
     assert embedder.calls == before + 1
     assert components.store.count() == len(cards)  # no duplicate left behind
     assert components.store.get_card(edited.id).short_answer == "An edited short answer."
+
+
+def test_copied_vectors_are_the_stored_ones(settings):
+    """Unchanged cards are copied into the new collection, not embedded again."""
+    components, _ = build(settings)
+    cards = corpus_cards()
+    components.indexer.sync(cards)
+    ids = [card.id for card in cards[1:]]
+    before = components.store.vectors(ids)
+    components.indexer.sync(cards[1:])
+    # Equal up to float32 rounding: Chroma stores float32 and normalises for cosine space.
+    assert np.allclose(components.store.vectors(ids), before, atol=1e-6)
 
 
 def test_removing_a_card_removes_it_from_chroma(settings):
@@ -68,16 +109,145 @@ def test_removing_a_card_removes_it_from_chroma(settings):
     assert cards[0].id not in {hit.card.id for hit in found}
 
 
-def test_vectors_the_docstore_lost_track_of_are_rebuilt(settings):
-    """A run that died after writing Chroma but before saving the docstore."""
+def test_each_change_publishes_a_new_collection_and_keeps_only_the_one_it_replaced(settings):
+    components, _ = build(settings)
+    cards = corpus_cards()
+    for generation, subset in enumerate((cards, cards[1:], cards[2:]), start=1):
+        components.indexer.sync(subset)
+        published = read_published(settings.data_dir)
+        assert (published.generation, published.cards) == (generation, len(subset))
+    assert published.collection == named(settings, "g000003")
+    assert published.previous == named(settings, "g000002")
+    assert collections(components) == {"cards-g000002", "cards-g000003"}
+    docstores = sorted(p.name for p in (settings.data_dir / "docstores").iterdir())
+    assert docstores == [f"{named(settings, g)}.json" for g in ("g000002", "g000003")]
+    if not settings.chroma.url:
+        # Chroma leaves a dropped collection's vector folder behind; ingest removes it.
+        assert len([p for p in (settings.data_dir / "chroma").iterdir() if p.is_dir()]) == 2
+
+
+def test_a_lost_docstore_means_everything_is_embedded_again(settings):
     components, _ = build(settings)
     cards = corpus_cards()
     components.indexer.sync(cards)
-    (settings.data_dir / "docstore.json").unlink()
-    again, _ = build(settings)
+    read_published(settings.data_dir).docstore_path(settings.data_dir).unlink()
+    again, embedder = build(settings)
     report = again.indexer.sync(cards)
-    assert report.added == len(cards)
+    assert report.added == len(cards) and embedder.calls == len(cards)
     assert again.store.count() == len(cards)
+
+
+def test_a_card_missing_from_the_live_collection_is_embedded_again(settings):
+    """The docstore's hash only counts if the vector it describes is really there."""
+    components, embedder = build(settings)
+    cards = corpus_cards()
+    components.indexer.sync(cards)
+    components.store.current().collection.delete(ids=[cards[0].id])  # damage, on purpose
+    before = embedder.calls
+    report = components.indexer.sync(cards)
+    assert (report.added, report.unchanged) == (1, len(cards) - 1)
+    assert embedder.calls == before + 1
+    assert components.store.count() == len(cards)
+
+
+def test_a_vector_the_docstore_does_not_know_is_not_carried_over(settings):
+    components, embedder = build(settings)
+    cards = corpus_cards()
+    components.indexer.sync(cards)
+    live = components.store.current().collection
+    stray = live.get(ids=[cards[0].id], include=["embeddings", "metadatas", "documents"])
+    live.add(ids=["stray"], embeddings=stray["embeddings"], metadatas=stray["metadatas"],
+             documents=stray["documents"])  # fmt: skip
+    before = embedder.calls
+    components.indexer.sync(cards)
+    assert embedder.calls == before
+    assert components.store.card_ids() == sorted(card.id for card in cards)
+
+
+def test_a_half_built_collection_is_dropped_by_the_next_run(settings):
+    """What a run killed before it published leaves behind."""
+    components, embedder = build(settings)
+    cards = corpus_cards()
+    components.indexer.sync(cards)
+    client = components.store.client
+    create_collection(client, named(settings, "g000002")).add(ids=["x"], embeddings=[[1.0] * 1024])
+    partial = settings.data_dir / "docstores" / f"{named(settings, 'g000002')}.json.partial"
+    partial.write_text("{")
+    before = embedder.calls
+    components.indexer.sync(cards)
+    assert collections(components) == {"cards-g000001"} and not partial.exists()
+    assert embedder.calls == before
+    # Building generation 2 over the leftovers works, and has only the cards.
+    components.indexer.sync(cards[1:])
+    assert components.store.current().name == named(settings, "g000002")
+    assert components.store.card_ids() == sorted(card.id for card in cards[1:])
+
+
+def test_an_incomplete_build_is_never_published(settings, monkeypatch):
+    components, _ = build(settings)
+    cards = corpus_cards()
+    components.indexer.sync(cards)
+    monkeypatch.setattr("rag.index._copy", lambda source, target, ids: None)  # loses cards
+    with pytest.raises(CardragError, match="was not published"):
+        components.indexer.sync(cards[1:])
+    assert read_published(settings.data_dir).collection == named(settings, "g000001")
+    assert components.store.count() == len(cards)
+
+
+def test_a_legacy_data_directory_is_served_then_moved_to_generations(settings):
+    """Before the pointer: one collection named `cards` and data/docstore.json."""
+    if settings.chroma.url:
+        pytest.skip("legacy data directories predate the Chroma server mode")
+    components, _ = build(settings)
+    cards = corpus_cards()
+    components.indexer.sync(cards)
+    data = settings.data_dir
+    components.store.current().collection.modify(name="cards")
+    (data / "docstores" / "cards-g000001.json").rename(data / "docstore.json")
+    (data / POINTER_FILE).unlink()
+    legacy, embedder = build(settings)
+    assert legacy.store.count() == len(cards)
+    assert legacy.indexer.sync(cards).unchanged == len(cards) and embedder.calls == 0
+    legacy.indexer.sync(cards[1:])
+    assert embedder.calls == 0
+    assert json.loads((data / POINTER_FILE).read_text())["previous"] == "cards"
+    legacy.indexer.sync(cards[2:])
+    assert collections(legacy) == {"cards-g000001", "cards-g000002"}
+    assert not (data / "docstore.json").exists()
+
+
+def test_a_second_writer_is_refused_at_once(settings):
+    components, _ = build(settings)
+    with writer_lock(settings.data_dir):
+        with pytest.raises(IndexBusy, match="another ingest is writing") as raised:
+            components.indexer.sync(corpus_cards())
+    assert str(settings.data_dir) in str(raised.value)
+    components.indexer.sync(corpus_cards())  # released: the next writer goes ahead
+
+
+def test_readers_follow_what_another_writer_publishes(settings):
+    server, _ = build(settings)
+    writer, _ = build(settings)
+    cards = corpus_cards()
+    writer.indexer.sync(cards)
+    assert server.store.count() == len(cards)
+    writer.indexer.sync(cards[1:])
+    assert server.store.get_card(cards[0].id) is None
+    hits = server.retriever.search(cards[0].question, 20)
+    assert cards[0].id not in {hit.card.id for hit in hits}
+
+
+def test_stored_vectors_are_only_those_of_the_same_card(settings):
+    """Grounding asks for the vectors of cards retrieved before an ingest may have
+    changed them: a changed or removed card has no stored vector (and is embedded)."""
+    components, _ = build(settings)
+    cards = corpus_cards()
+    components.indexer.sync(cards)
+    edited = cards[0].model_copy(update={"short_answer": "Changed."})
+    missing = cards[1].model_copy(update={"id": "not-in-the-index"})
+    vectors = components.store.stored_vectors([edited, cards[2], missing])
+    assert vectors[0] is None and vectors[2] is None
+    assert vectors[1] == components.store.vectors([cards[2].id])[0]
 
 
 def test_nodes_reach_the_embedder_shortest_first():
@@ -93,7 +263,7 @@ def test_large_ingests_reach_chroma_in_batches_it_accepts(settings, monkeypatch)
     """Chroma refuses more than client.get_max_batch_size() records in one add (5,461
     embedded); LlamaIndex's store would send them all at once."""
     components, _ = build(settings)
-    store = CardStore(components.store.client, settings.chroma.collection, max_batch=4)
+    components.indexer.max_batch = 4
     sizes: list[int] = []
     add = ChromaVectorStore.add
 
@@ -103,6 +273,6 @@ def test_large_ingests_reach_chroma_in_batches_it_accepts(settings, monkeypatch)
 
     monkeypatch.setattr(ChromaVectorStore, "add", recording_add)
     cards = corpus_cards()
-    CardIndexer(store, HashingEmbedding(), settings.data_dir / "docstore.json").sync(cards)
-    assert store.count() == len(cards)
+    components.indexer.sync(cards)
+    assert components.store.count() == len(cards)
     assert sum(sizes) == len(cards) and max(sizes) <= 4

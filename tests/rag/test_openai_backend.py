@@ -1,77 +1,47 @@
-"""The OpenAI-compatible backend against a tiny local server speaking the chat API."""
-
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
+"""The OpenAI-compatible backend against tiny local servers speaking the chat API, well and
+badly: refused connections, a server that hangs past the timeout, malformed replies, 5xx."""
 
 import pytest
 
 from rag.components import build_llm
-from rag.errors import LLMUnavailable
+from rag.errors import LLMUnavailable, ModelNotAvailable
 from tests.conftest import make_settings
+from tests.llm_stub import (
+    REPLY,
+    BadRequestHandler,
+    HangingHandler,
+    MalformedJSONHandler,
+    NoChoicesHandler,
+    ServerErrorHandler,
+    SlowStreamHandler,
+    StubHandler,
+    refused_url,
+    running,
+)
 
-REPLY = "Backpropagation applies the chain rule [1]."
-
-
-class ChatHandler(BaseHTTPRequestHandler):
-    requests: list[dict] = []
-
-    def do_POST(self):  # noqa: N802 (http.server's naming)
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        ChatHandler.requests.append({"path": self.path, "body": body,
-                                     "auth": self.headers.get("Authorization")})  # fmt: skip
-        if body.get("stream"):
-            self._stream()
-            return
-        payload = {
-            "id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": REPLY}}],
-        }  # fmt: skip
-        data = json.dumps(payload).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _stream(self):
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.end_headers()
-        for piece in ("Backpropagation ", "applies ", "the chain rule [1]."):
-            chunk = {"id": "x", "object": "chat.completion.chunk", "created": 0, "model": "m",
-                     "choices": [{"index": 0, "delta": {"content": piece}}]}  # fmt: skip
-            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
-        self.wfile.write(b"data: [DONE]\n\n")
-
-    def log_message(self, *args):
-        pass
+MESSAGES = [{"role": "user", "content": "What is backpropagation?"}]
+# Small, so that the hanging-server tests are short; they assert that the call returns.
+SHORT_TIMEOUT = 0.5
 
 
-@pytest.fixture
-def server():
-    httpd = HTTPServer(("127.0.0.1", 0), ChatHandler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    ChatHandler.requests.clear()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-    httpd.shutdown()
-
-
-def openai_llm(tmp_path, base_url):
+def openai_llm(tmp_path, base_url, **llm):
     settings = make_settings(tmp_path, llm={
         "backend": "openai", "base_url": base_url, "model": "served-model",
-        "api_key": "sk-test", "timeout": 5, "temperature": 0.2,
+        "api_key": "sk-test", "timeout": 5, "temperature": 0.2, **llm,
     })  # fmt: skip
     return build_llm(settings)
 
 
+@pytest.fixture
+def server():
+    with running(StubHandler) as base_url:
+        yield base_url
+
+
 def test_generate_sends_model_temperature_and_key(tmp_path, server):
     llm = openai_llm(tmp_path, server)
-    messages = [{"role": "user", "content": "What is backpropagation?"}]
-    assert llm.generate(messages, max_tokens=64, temperature=0.2) == REPLY
-    sent = ChatHandler.requests[0]
+    assert llm.generate(MESSAGES, max_tokens=64, temperature=0.2) == REPLY
+    sent = StubHandler.requests[0]
     assert sent["path"] == "/v1/chat/completions"
     assert sent["body"]["model"] == "served-model"
     assert sent["body"]["temperature"] == 0.2 and sent["body"]["max_tokens"] == 64
@@ -80,18 +50,72 @@ def test_generate_sends_model_temperature_and_key(tmp_path, server):
 
 def test_stream_yields_pieces(tmp_path, server):
     llm = openai_llm(tmp_path, server)
-    pieces = list(llm.stream([{"role": "user", "content": "q"}], max_tokens=64, temperature=0.1))
+    pieces = list(llm.stream(MESSAGES, max_tokens=64, temperature=0.1))
     assert "".join(pieces) == REPLY and len(pieces) == 3
+    assert StubHandler.requests[0]["body"]["max_tokens"] == 64
 
 
-def test_unreachable_server_is_an_llm_failure(tmp_path):
-    llm = openai_llm(tmp_path, "http://127.0.0.1:9/v1")
-    with pytest.raises(LLMUnavailable):
-        llm.generate([{"role": "user", "content": "q"}], max_tokens=16, temperature=0.1)
+def test_refused_connection_is_an_llm_failure_after_one_retry(tmp_path):
+    llm = openai_llm(tmp_path, refused_url())
+    with pytest.raises(LLMUnavailable, match="APIConnectionError"):
+        llm.generate(MESSAGES, max_tokens=16, temperature=0.1)
+
+
+def test_a_server_hanging_past_the_timeout_is_abandoned(tmp_path):
+    with running(HangingHandler) as base_url:
+        llm = openai_llm(tmp_path, base_url, timeout=SHORT_TIMEOUT)
+        with pytest.raises(LLMUnavailable, match="timed out|did not answer"):
+            llm.generate(MESSAGES, max_tokens=16, temperature=0.1)
+        # The first attempt used the whole budget: at most one more was started.
+        assert 1 <= len(HangingHandler.requests) <= 2
+
+
+def test_a_stream_stalled_past_the_timeout_is_abandoned(tmp_path):
+    with running(SlowStreamHandler) as base_url:
+        llm = openai_llm(tmp_path, base_url, timeout=SHORT_TIMEOUT)
+        pieces = []
+        with pytest.raises(LLMUnavailable):
+            for piece in llm.stream(MESSAGES, max_tokens=16, temperature=0.1):
+                pieces.append(piece)
+        assert pieces == ["Back"]
+
+
+@pytest.mark.parametrize("handler", [MalformedJSONHandler, NoChoicesHandler])
+def test_malformed_replies_are_llm_failures(tmp_path, handler):
+    with running(handler) as base_url:
+        llm = openai_llm(tmp_path, base_url)
+        with pytest.raises(LLMUnavailable):
+            llm.generate(MESSAGES, max_tokens=16, temperature=0.1)
+        assert len(handler.requests) == 1  # a malformed reply is not retried
+
+
+def test_a_server_error_is_retried_once(tmp_path):
+    with running(ServerErrorHandler) as base_url:
+        llm = openai_llm(tmp_path, base_url)
+        with pytest.raises(LLMUnavailable, match="HTTP 500"):
+            llm.generate(MESSAGES, max_tokens=16, temperature=0.1)
+        assert len(ServerErrorHandler.requests) == 2
+
+
+def test_retries_can_be_turned_off_and_client_errors_are_not_retried(tmp_path):
+    with running(ServerErrorHandler) as base_url:
+        llm = openai_llm(tmp_path, base_url, max_retries=0)
+        with pytest.raises(LLMUnavailable):
+            llm.generate(MESSAGES, max_tokens=16, temperature=0.1)
+        assert len(ServerErrorHandler.requests) == 1
+    with running(BadRequestHandler) as base_url:
+        with pytest.raises(LLMUnavailable, match="HTTP 400"):
+            openai_llm(tmp_path, base_url).generate(MESSAGES, max_tokens=16, temperature=0.1)
+        assert len(BadRequestHandler.requests) == 1
+
+
+def test_failure_messages_name_no_url(tmp_path):
+    base_url = refused_url()
+    with pytest.raises(LLMUnavailable) as failure:
+        openai_llm(tmp_path, base_url).generate(MESSAGES, max_tokens=16, temperature=0.1)
+    assert "127.0.0.1" not in str(failure.value)
 
 
 def test_openai_backend_needs_a_base_url(tmp_path):
-    from rag.errors import ModelNotAvailable
-
     with pytest.raises(ModelNotAvailable, match="BASE_URL"):
         build_llm(make_settings(tmp_path, llm={"backend": "openai"}))

@@ -16,3 +16,16 @@ def real_llm(real_settings):
     llm = build_llm(settings)
     llm.load()
     return llm
+
+
+@pytest.fixture(scope="session")
+def default_llm(real_settings):
+    """The default bundled model (1.5B), which `make install` assembles: for the judgements
+    the 0.5B model cannot make (it copied the grading prompt's example score whatever the
+    answer)."""
+    settings = real_settings.model_copy(
+        update={"llm": real_settings.llm.model_copy(update={"backend": "bundled"})}
+    )
+    llm = build_llm(settings)
+    llm.load()
+    return llm

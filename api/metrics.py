@@ -1,0 +1,62 @@
+"""Prometheus metrics at /metrics: requests and latency per route, answer stage timings.
+
+prometheus-fastapi-instrumentator counts requests and times them per route template and
+status; two histograms add what happens inside an answer (retrieval, generation), recorded
+here in the API layer from the timings rag/ reports, so rag/ stays framework-free. Every app
+gets its own registry: apps built side by side (tests) must not share or clash.
+"""
+
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry, Histogram
+from prometheus_fastapi_instrumentator import Instrumentator
+
+RETRIEVAL_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+GENERATION_BUCKETS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0, 120.0)
+
+
+@dataclass
+class Metrics:
+    registry: CollectorRegistry
+    retrieval: Histogram
+    generation: Histogram
+
+    def observe_retrieval(self, operation: str, seconds: float) -> None:
+        self.retrieval.labels(operation=operation).observe(seconds)
+
+    def observe_answer(self, timings_ms: dict[str, float]) -> None:
+        """Record an answer's stage timings (rag.answer.Answer.timings, milliseconds)."""
+        if "retrieve_ms" in timings_ms:
+            self.observe_retrieval("ask", timings_ms["retrieve_ms"] / 1000)
+        for stage in ("rewrite", "generate"):  # the two LLM calls an answer can make
+            if f"{stage}_ms" in timings_ms:
+                self.generation.labels(stage=stage).observe(timings_ms[f"{stage}_ms"] / 1000)
+
+
+def install_metrics(app: FastAPI) -> Metrics:
+    registry = CollectorRegistry()
+    Instrumentator(
+        registry=registry,
+        should_group_status_codes=False,  # 401 and 429 are worth telling apart from 200
+        excluded_handlers=["/metrics"],
+    ).instrument(app).expose(app, endpoint="/metrics", include_in_schema=False)
+    metrics = Metrics(
+        registry=registry,
+        retrieval=Histogram(
+            "cardrag_retrieval_seconds",
+            "Time to retrieve cards, by operation (search or ask).",
+            ["operation"],
+            buckets=RETRIEVAL_BUCKETS,
+            registry=registry,
+        ),
+        generation=Histogram(
+            "cardrag_generation_seconds",
+            "Time the LLM took, by stage (generate: the answer; rewrite: a follow-up).",
+            ["stage"],
+            buckets=GENERATION_BUCKETS,
+            registry=registry,
+        ),
+    )
+    app.state.metrics = metrics
+    return metrics

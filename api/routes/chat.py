@@ -1,0 +1,242 @@
+"""OpenAI-compatible chat: POST /v1/chat/completions and GET /v1/models, model "cardrag".
+
+Chat front ends (Open WebUI, LibreChat, LobeChat...) and OpenAI SDKs talk to cardrag as to
+any OpenAI server. The last user message is the question, earlier user and assistant turns
+are the history (follow-ups are rewritten to stand alone, as in /v1/ask). The content carries
+[n] markers; `citations` and `cardrag` are extra fields standard clients ignore.
+
+Streaming sends the grounded answer, not the model's raw tokens. Grounding may move or drop
+a marker, the output guard may remove a sentence, and an answer no card supports becomes
+"not covered", all after generation; an OpenAI client has no way to take back text it has
+shown, so a raw-token stream would show citations and claims the final answer does not make.
+The stream therefore opens at once (the role chunk), and the content follows as soon as the
+answer is grounded, in word-sized chunks. /v1/ask streams raw tokens because its own page
+replaces them with the final answer.
+
+Errors on these routes use OpenAI's shape, {"error": {"message", "type", "param", "code"}},
+validation errors included (400, as OpenAI sends), so clients show the message.
+"""
+
+import json
+import logging
+import re
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from pydantic import ValidationError
+from sse_starlette import EventSourceResponse
+from starlette.exceptions import HTTPException
+
+from api.deps import ComponentsDep
+from api.errors import status_and_message
+from api.openai_schemas import (
+    MODEL_ID,
+    AssistantMessage,
+    CardragExtras,
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatCompletionRequest,
+    ChatMessageIn,
+    Choice,
+    ChunkChoice,
+    Delta,
+    ModelCard,
+    ModelList,
+    OpenAIErrorResponse,
+    completion_id,
+    now,
+    unsupported_parameter,
+)
+from api.schemas import AskRequest, citations_of
+from rag.answer import Answer, Answerer
+from rag.errors import CardragError
+
+log = logging.getLogger("cardrag.api")
+
+# Chat UIs send the whole conversation. The follow-up rewrite reads only the last few turns
+# (rag.prompts.HISTORY_TURNS), so older turns are dropped and long ones cut, rather than
+# refusing a long conversation that /v1/ask's limits were not written for.
+MAX_HISTORY_TURNS = 20
+MAX_TURN_CHARS = 4000
+_PIECES = re.compile(r"\S+\s*|\s+")
+
+
+class OpenAIError(Exception):
+    """An error to report in OpenAI's shape."""
+
+    def __init__(self, status: int, message: str, *, param: str | None = None,
+                 code: str | None = None, type: str = "invalid_request_error"):  # fmt: skip
+        super().__init__(message)
+        self.status, self.message, self.param, self.code, self.type = (
+            status, message, param, code, type
+        )  # fmt: skip
+
+    def response(self) -> JSONResponse:
+        body = {"message": self.message, "type": self.type, "param": self.param,
+                "code": self.code}  # fmt: skip
+        return JSONResponse(status_code=self.status, content={"error": body})
+
+
+class OpenAIRoute(APIRoute):
+    """Routes whose errors, validation included, come back in OpenAI's error shape (FastAPI's
+    documented custom-route pattern; the app-wide handlers keep {"detail"} for the rest)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+
+        async def handle_in_openai_shape(request: Request) -> Response:
+            try:
+                return await handle(request)
+            except OpenAIError as exc:
+                return exc.response()
+            except RequestValidationError as exc:
+                return validation_error(exc.errors()).response()
+            except CardragError as exc:
+                status, message = status_and_message(request, exc)
+                kind = "server_error" if status >= 500 else "invalid_request_error"
+                return OpenAIError(status, message, type=kind).response()
+            except HTTPException as exc:  # reading the body: not UTF-8 (400), too large (413)
+                return OpenAIError(exc.status_code, str(exc.detail)).response()
+            except Exception:
+                log.exception("unhandled error on %s", request.url.path)
+                return OpenAIError(500, "internal server error", type="server_error").response()
+
+        return handle_in_openai_shape
+
+
+ERRORS = {
+    400: {"model": OpenAIErrorResponse, "description": "Invalid or unsupported request."},
+    404: {"model": OpenAIErrorResponse, "description": "Unknown model."},
+}
+router = APIRouter(tags=["openai"], route_class=OpenAIRoute)
+
+
+@router.get("/v1/models", response_model=ModelList)
+def list_models() -> ModelList:
+    return ModelList(data=[ModelCard()])
+
+
+@router.get("/v1/models/{model}", response_model=ModelCard, responses=ERRORS)
+def get_model(model: str) -> ModelCard:
+    require_known_model(model)
+    return ModelCard()
+
+
+@router.post(
+    "/v1/chat/completions",
+    response_model=ChatCompletion,
+    responses={
+        **ERRORS,
+        200: {
+            "content": {"text/event-stream": {}},
+            "description": 'The answer; with "stream": true, chat.completion.chunk events '
+            "ending with data: [DONE] (the last chunk carries citations).",
+        },
+    },
+)
+def chat_completions(
+    request: ChatCompletionRequest, components: ComponentsDep
+) -> ChatCompletion | EventSourceResponse:
+    require_known_model(request.model)
+    if refused := unsupported_parameter(request):
+        param, message = refused
+        raise OpenAIError(400, message, param=param, code="unsupported_parameter")
+    ask = ask_request(request)
+    answerer = components.answerer
+    if request.stream:
+        return EventSourceResponse(completion_chunks(answerer, ask), sep="\n", ping=15)
+    answer = answerer.ask(ask.question, ask.k, ask.filters(), ask.turns())
+    message = AssistantMessage(content=answer_text(answer))
+    return ChatCompletion(id=completion_id(), created=now(), choices=[Choice(message=message)],
+                          citations=citations_of(answer),
+                          cardrag=CardragExtras.from_answer(answer))  # fmt: skip
+
+
+def require_known_model(model: str) -> None:
+    if model != MODEL_ID:
+        raise OpenAIError(404, f"The model {model!r} does not exist; this server serves "
+                          f"{MODEL_ID!r}.", param="model", code="model_not_found")  # fmt: skip
+
+
+def ask_request(request: ChatCompletionRequest) -> AskRequest:
+    """The conversation as a /v1/ask request, so both routes share one set of limits."""
+    *earlier, last = request.messages
+    if last.role != "user":
+        raise OpenAIError(400, "The last message must be the user's question.",
+                          param="messages")  # fmt: skip
+    if last.has_non_text_parts():
+        raise OpenAIError(400, "cardrag answers text questions only (no images, audio or "
+                          "files).", param="messages")  # fmt: skip
+    options = request.cardrag
+    try:
+        return AskRequest(question=last.text(), k=options.k or 5, topic=options.topic,
+                          difficulty=options.difficulty, deck=options.deck,
+                          history=history_turns(earlier))  # fmt: skip
+    except ValidationError as exc:
+        raise validation_error(exc.errors(), prefix=("messages",)) from exc
+
+
+def history_turns(messages: list[ChatMessageIn]) -> list[dict[str, str]]:
+    """Earlier user and assistant turns with text; system, developer and tool messages are
+    not history a follow-up can refer to, and cardrag's instructions are its own."""
+    turns = [
+        {"role": m.role, "content": m.text()[:MAX_TURN_CHARS]}
+        for m in messages
+        if m.role in ("user", "assistant") and m.text().strip()
+    ]
+    return turns[-MAX_HISTORY_TURNS:]
+
+
+def validation_error(errors: Any, prefix: tuple[str, ...] = ()) -> OpenAIError:
+    """The first validation problem as one OpenAI-shaped 400, naming the parameter."""
+    first = list(errors)[0] if errors else {"loc": (), "msg": "invalid request"}
+    loc = [str(part) for part in first.get("loc", ()) if part != "body"]
+    if prefix and loc and loc[0] == "question":
+        loc = [*prefix, "content"]  # the question is the last message's content
+    param = ".".join(loc) or None
+    message = f"{param}: {first['msg']}" if param else str(first["msg"])
+    return OpenAIError(400, message, param=param)
+
+
+def answer_text(answer: Answer) -> str:
+    """The content a chat UI shows. A degraded answer has no generated text: the notice and
+    the matching cards, each with its marker, stand in for it."""
+    if not answer.degraded:
+        return answer.answer
+    cards = [f"[{c.n}] {c.question} {c.snippet}" for c in answer.citations]
+    return "\n\n".join([answer.notice or "", *cards])
+
+
+def completion_chunks(answerer: Answerer, ask: AskRequest) -> Iterator[dict[str, str]]:
+    """chat.completion.chunk events: the role at once, the grounded text in word-sized
+    pieces, a last chunk with finish_reason and the citations, then [DONE]."""
+    cid, created = completion_id(), now()
+
+    def chunk(delta: Delta, answer: Answer | None = None) -> dict[str, str]:
+        body = ChatCompletionChunk(
+            id=cid,
+            created=created,
+            choices=[ChunkChoice(delta=delta, finish_reason="stop" if answer else None)],
+            citations=citations_of(answer) if answer else None,
+            cardrag=CardragExtras.from_answer(answer) if answer else None,
+        )
+        return {"data": body.model_dump_json(exclude_none=True)}
+
+    yield chunk(Delta(role="assistant", content=""))
+    try:
+        answer = answerer.ask(ask.question, ask.k, ask.filters(), ask.turns())
+    except Exception:
+        # The status line is sent: OpenAI's in-stream error object is the only way left to
+        # tell the client (the openai SDK raises it as an APIError).
+        log.exception("answer failed during a chat completion stream")
+        error = {"message": "internal server error", "type": "server_error"}
+        yield {"data": json.dumps({"error": error})}
+        return
+    for piece in _PIECES.findall(answer_text(answer)):
+        yield chunk(Delta(content=piece))
+    yield chunk(Delta(), answer)
+    yield {"data": "[DONE]"}

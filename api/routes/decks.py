@@ -1,0 +1,124 @@
+"""Decks: list them, import a file someone else wrote, remove an imported deck, export."""
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Form, HTTPException, Path, Query, UploadFile
+from fastapi.responses import Response
+
+from api.deps import ComponentsDep
+from api.schemas import (
+    DeckOut,
+    DecksResponse,
+    ErrorResponse,
+    ExportRequest,
+    ImportResponse,
+    RemoveDeckResponse,
+)
+from rag.errors import CardNotFound
+from rag.export import MEDIA_TYPES, export_cards
+
+router = APIRouter(tags=["decks"])
+DeckName = Annotated[str, Path(min_length=1, max_length=80)]
+ExportFormat = Literal["apkg", "csv", "jsonl"]
+UPLOAD_CHUNK = 1024 * 1024
+
+
+@router.get("/v1/decks", response_model=DecksResponse)
+def list_decks(components: ComponentsDep) -> DecksResponse:
+    summaries = components.decks.summaries()
+    return DecksResponse(decks=[DeckOut(deck=s.id, title=s.title, cards=s.cards,
+                                        source=s.source) for s in summaries])  # fmt: skip
+
+
+@router.post(
+    "/v1/decks/import",
+    response_model=ImportResponse,
+    responses={400: {"model": ErrorResponse, "description": "Bad file: the line or row."},
+               413: {"model": ErrorResponse, "description": "File too large."}},
+)  # fmt: skip
+def import_deck(
+    components: ComponentsDep,
+    file: UploadFile,
+    deck: Annotated[str, Form(min_length=1, max_length=80, description="Deck name (slug).")],
+    format: Annotated[
+        str | None, Form(max_length=10, description="md, csv, tsv, jsonl or apkg; default: "
+                         "from the file name's suffix.")
+    ] = None,
+) -> ImportResponse:
+    """Import a Markdown, CSV/TSV, JSONL or Anki file as a deck (re-importing replaces
+    the deck: changed cards are re-embedded, removed ones dropped). A bad file changes
+    nothing and gets a 400 naming its line or row."""
+    data = _read_limited(file, components.settings.decks.max_upload_mb)
+    result = components.decks.import_file(
+        components.indexer, deck, data, file.filename or "upload", format
+    )
+    return ImportResponse(deck=result.deck, title=result.title, cards=result.cards,
+                          skipped=result.skipped, **_counts(result.report))  # fmt: skip
+
+
+@router.delete(
+    "/v1/decks/{name}",
+    response_model=RemoveDeckResponse,
+    responses={404: {"model": ErrorResponse, "description": "No deck with that name."}},
+)
+def remove_deck(name: DeckName, components: ComponentsDep) -> RemoveDeckResponse:
+    removed, _ = components.decks.remove(components.indexer, name)
+    return RemoveDeckResponse(deck=name, removed=removed)
+
+
+def _file_responses(not_found: str) -> dict:  # type: ignore[type-arg]
+    """OpenAPI: a file in one of the export media types, or a 404."""
+    return {200: {"content": {media: {} for media in MEDIA_TYPES.values()}},
+            404: {"model": ErrorResponse, "description": not_found}}  # fmt: skip
+
+
+@router.get(
+    "/v1/decks/{name}/export",
+    response_class=Response,
+    responses=_file_responses("No deck with that name."),
+)
+def export_deck(
+    name: DeckName, components: ComponentsDep, format: Annotated[ExportFormat, Query()] = "apkg"
+) -> Response:
+    cards = components.decks.cards_of(name)
+    return _file(export_cards(cards, format, name), name, format)
+
+
+@router.post(
+    "/v1/export", response_class=Response, responses=_file_responses("A card id is unknown.")
+)
+def export_selected(request: ExportRequest, components: ComponentsDep) -> Response:
+    """Export chosen cards, e.g. those an /v1/ask answer cited."""
+    cards = []
+    for card_id in dict.fromkeys(request.card_ids):
+        card = components.store.get_card(card_id)
+        if card is None:
+            raise CardNotFound(f"no card with id {card_id!r}")
+        cards.append(card)
+    data = export_cards(cards, request.format, request.deck_name)
+    return _file(data, request.deck_name, request.format)
+
+
+def _read_limited(file: UploadFile, max_mb: int) -> bytes:
+    """The upload, refused with 413 as soon as it passes the limit (not after reading it)."""
+    limit = max_mb * 1024 * 1024
+    chunks, size = [], 0
+    while chunk := file.file.read(UPLOAD_CHUNK):
+        size += len(chunk)
+        if size > limit:
+            raise HTTPException(413, f"the file is larger than {max_mb} MB")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _file(data: bytes, name: str, fmt: str) -> Response:
+    filename = "".join(c if c.isalnum() or c in "-_" else "_" for c in name) or "cards"
+    return Response(
+        content=data,
+        media_type=MEDIA_TYPES[fmt],
+        headers={"Content-Disposition": f'attachment; filename="{filename}.{fmt}"'},
+    )
+
+
+def _counts(report) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    return {k: v for k, v in report.as_dict().items() if k != "seconds"}

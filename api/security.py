@@ -1,0 +1,83 @@
+"""API keys: who may call the API. Off when no keys are configured (local use).
+
+Keys are kept only as SHA-256 digests and a presented key is compared with every digest by
+hmac.compare_digest, so neither the comparison's time nor an early exit tells how much of a
+key was right. A missing key and a wrong key get the very same 401. Downstream (rate limits,
+logs) a caller is named by a label ("key-2"), never by the key.
+"""
+
+import hashlib
+import hmac
+from collections.abc import Sequence
+
+from pydantic import SecretStr
+from starlette.datastructures import Headers
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+# The scope key under which the authenticated caller's label travels to rate limits and logs.
+CALLER_SCOPE_KEY = "cardrag.caller"
+OPEN_PATHS = frozenset({"/healthz"})
+UNAUTHORIZED = "missing or invalid API key: send 'Authorization: Bearer <key>' or 'X-API-Key'"
+
+
+def _digest(key: str) -> bytes:
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()
+
+
+class KeyRing:
+    """The configured keys, as digests, each with a label that is safe to log."""
+
+    def __init__(self, keys: Sequence[SecretStr]):
+        self._digests = [
+            (f"key-{n}", _digest(key.get_secret_value())) for n, key in enumerate(keys, 1)
+        ]
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self._digests)
+
+    def identify(self, presented: str) -> str | None:
+        """The label of the key `presented` is, or None. Compares with every key."""
+        candidate = _digest(presented)
+        found = None
+        for label, digest in self._digests:
+            if hmac.compare_digest(candidate, digest) and found is None:
+                found = label
+        return found
+
+
+def presented_keys(headers: Headers) -> list[str]:
+    """What the caller offers: the bearer token and the X-API-Key header, if present."""
+    offered = []
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        offered.append(token.strip())
+    if api_key := headers.get("x-api-key", "").strip():
+        offered.append(api_key)
+    return offered
+
+
+class ApiKeyMiddleware:
+    """Pure ASGI: rejects a request before its body is read, with one 401 for all failures."""
+
+    def __init__(self, app: ASGIApp, keyring: KeyRing):
+        self.app = app
+        self.keyring = keyring
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+            await self.app(scope, receive, send)
+            return
+        labels = [self.keyring.identify(key) for key in presented_keys(Headers(scope=scope))]
+        caller = next((label for label in labels if label), None)
+        if caller is None:
+            response = JSONResponse(
+                {"detail": UNAUTHORIZED},
+                status_code=401,
+                headers={"WWW-Authenticate": 'Bearer realm="cardrag"'},
+            )
+            await response(scope, receive, send)
+            return
+        scope[CALLER_SCOPE_KEY] = caller
+        await self.app(scope, receive, send)

@@ -1,0 +1,41 @@
+"""CSV and TSV files with a header row: question, answer, and optional columns (see
+docs/CARD_FORMAT.md). The delimiter is the header's most frequent of tab, comma and
+semicolon, so a spreadsheet's "CSV" with semicolons reads too."""
+
+import csv
+import io
+from pathlib import PurePath
+
+from rag.errors import CardError
+from rag.importers.common import ParsedFile, RawCard, record_card, record_fields
+
+DELIMITERS = ("\t", ",", ";")
+
+
+def parse(text: str, source: str) -> ParsedFile:
+    header_line = next((line for line in text.splitlines() if line.strip()), "")
+    if not header_line:
+        raise CardError(f"{source}: the file is empty")
+    delimiter = max(DELIMITERS, key=header_line.count)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    cards: list[RawCard] = []
+    skipped: list[str] = []
+    try:
+        header = next(reader)
+        fields = record_fields(header, f"{source}: line {reader.line_num} (header)")
+        row_start = reader.line_num + 1
+        for row_number, row in enumerate(reader, start=2):
+            where = f"{source}: row {row_number} (line {row_start})"
+            row_start = reader.line_num + 1
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(row) != len(fields):
+                raise CardError(f"{where}: {len(row)} cells, the header has {len(fields)}")
+            card = record_card(dict(zip(fields, row, strict=True)), where)
+            if card is None:
+                skipped.append(f"{where}: {row[fields.index('question')]} (no answer)")
+            else:
+                cards.append(card)
+    except csv.Error as exc:
+        raise CardError(f"{source}: line {reader.line_num}: not valid CSV: {exc}") from None
+    return ParsedFile(title=PurePath(source).stem, cards=cards, skipped=skipped)

@@ -1,0 +1,105 @@
+"""/v1/chat/completions: conversation handling and OpenAI-shaped errors (TestClient).
+
+The same route through the openai SDK and LlamaIndex: tests/clients/test_openai_clients.py.
+"""
+
+import json
+
+import pytest
+
+QUESTION = "What is backpropagation?"
+
+
+def chat(client, messages, **params):
+    return client.post("/v1/chat/completions", json={"model": "cardrag", "messages": messages,
+                                                     **params})  # fmt: skip
+
+
+def assert_openai_error(response, status, param=None):
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"} and error["message"]
+    assert "Traceback" not in response.text
+    if param is not None:
+        assert error["param"] == param
+    return error
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"model": "cardrag"}, "messages"),
+        ({"model": "cardrag", "messages": []}, "messages"),
+        ({"messages": [{"role": "user", "content": QUESTION}]}, "model"),
+        ({"model": "cardrag", "messages": [{"role": "wizard", "content": "x"}]}, None),
+        ({"model": "cardrag", "messages": [{"role": "user", "content": QUESTION}],
+          "stream": "maybe"}, "stream"),
+        ({"model": "cardrag", "messages": [{"role": "user", "content": "x" * 1001}]}, None),
+        ({"model": "cardrag", "messages": [{"role": "user", "content": QUESTION}],
+          "cardrag": {"k": 99}}, None),
+    ],
+)
+def test_invalid_requests_get_openai_shaped_400s(client, body, param):
+    error = assert_openai_error(client.post("/v1/chat/completions", json=body), 400, param)
+    assert error["type"] == "invalid_request_error"
+
+
+def test_a_body_that_is_not_json_gets_an_openai_shaped_400(client):
+    response = client.post("/v1/chat/completions", content=b"{not json",
+                           headers={"content-type": "application/json"})  # fmt: skip
+    assert_openai_error(response, 400)
+
+
+def test_the_last_message_must_be_a_text_question(client):
+    ends_with_assistant = [{"role": "user", "content": QUESTION},
+                           {"role": "assistant", "content": "It is [1]."}]  # fmt: skip
+    assert "last message" in assert_openai_error(chat(client, ends_with_assistant), 400,
+                                                 "messages")["message"]  # fmt: skip
+    image = [{"role": "user", "content": [
+        {"type": "text", "text": "What is in this picture?"},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+    ]}]  # fmt: skip
+    assert "text questions only" in assert_openai_error(chat(client, image), 400)["message"]
+
+
+def test_text_parts_are_joined_into_the_question(client, fake_llm):
+    text_parts = [{"type": "text", "text": t} for t in ("What is ", "backpropagation?")]
+    parts = [{"role": "user", "content": text_parts}]
+    body = chat(client, parts).json()
+    assert body["citations"][0]["card_id"] == "backpropagation"
+
+
+def test_a_long_conversation_is_cut_to_its_recent_turns(client, fake_llm):
+    turns = []
+    for i in range(40):
+        turns += [{"role": "user", "content": f"question {i} " + "x" * 5000},
+                  {"role": "assistant", "content": f"answer {i}"}]  # fmt: skip
+    response = chat(client, [*turns, {"role": "user", "content": "and what is dropout?"}])
+    assert response.status_code == 200, response.text
+    rewrite_prompt = fake_llm.prompts[0][-1]["content"]
+    assert "question 39" in rewrite_prompt and "question 0 " not in rewrite_prompt
+
+
+def test_sampling_parameters_and_unknown_fields_are_accepted(client, fake_llm):
+    response = chat(client, [{"role": "user", "content": QUESTION}], temperature=1.7,
+                    top_p=0.5, max_tokens=5, user="u1", seed=3, stream_options=None,
+                    tool_choice="none", response_format={"type": "text"})  # fmt: skip
+    assert response.status_code == 200, response.text
+
+
+def test_a_failure_inside_a_stream_is_an_openai_error_event(client, components, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("index went away")
+
+    monkeypatch.setattr(components.answerer, "ask", broken)
+    body = {"model": "cardrag", "messages": [{"role": "user", "content": QUESTION}],
+            "stream": True}  # fmt: skip
+    with client.stream("POST", "/v1/chat/completions", json=body) as response:
+        data = [line[5:].strip() for line in response.iter_lines() if line.startswith("data:")]
+    assert json.loads(data[0])["choices"][0]["delta"]["role"] == "assistant"
+    assert json.loads(data[-1])["error"]["type"] == "server_error"
+    assert "index went away" not in " ".join(data)
+
+
+def test_other_routes_keep_their_own_error_shape(client):
+    assert "detail" in client.post("/v1/ask", json={"question": ""}).json()

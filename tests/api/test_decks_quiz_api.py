@@ -1,0 +1,156 @@
+"""Decks and quiz over HTTP, on the fakes: import an upload, list, export, remove; quiz."""
+
+import pytest
+
+from rag.importers import parse_file
+from rag.importers.common import to_cards
+from rag.testing import FakeLLM
+from tests.conftest import THEORY_MD
+
+CSV = (
+    "question,answer,topic,difficulty\n"
+    "What is a GPU?,A processor with many cores for parallel work.,hardware,easy\n"
+    "What is a TPU?,A matrix-multiplication accelerator built by Google.,hardware,hard\n"
+)
+
+
+def upload(client, content: bytes, filename="hw.csv", deck="hardware", **form):
+    return client.post("/v1/decks/import", data={"deck": deck, **form},
+                       files={"file": (filename, content)})  # fmt: skip
+
+
+def test_import_upload_then_list_search_and_remove(client):
+    response = upload(client, CSV.encode())
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["deck"], body["cards"], body["added"], body["skipped"]) == ("hardware", 2, 2, [])
+    decks = {d["deck"]: d for d in client.get("/v1/decks").json()["decks"]}
+    assert decks["hardware"] == {"deck": "hardware", "title": "hw", "cards": 2,
+                                 "source": "imported"}  # fmt: skip
+    results = client.get("/v1/search", params={"q": "matrix accelerator Google", "k": 1,
+                                               "deck": "hardware"}).json()["results"]  # fmt: skip
+    assert results[0]["question"] == "What is a TPU?"
+    again = upload(client, CSV.encode()).json()
+    assert (again["added"], again["updated"], again["removed"]) == (0, 0, 0)
+    removed = client.delete("/v1/decks/hardware")
+    assert removed.json() == {"deck": "hardware", "removed": 2}
+    assert client.delete("/v1/decks/hardware").status_code == 404
+
+
+def test_bad_upload_is_a_400_naming_the_row_and_changes_nothing(client):
+    count = client.get("/healthz").json()["cards"]
+    response = upload(client, (CSV + "What is an NPU?,An accelerator.,hardware,trivial\n").encode())
+    assert response.status_code == 400
+    assert "hw.csv: row 4 (line 4): unknown difficulty 'trivial'" in response.json()["detail"]
+    assert client.get("/healthz").json()["cards"] == count
+    assert "hardware" not in {d["deck"] for d in client.get("/v1/decks").json()["decks"]}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status", "message"),
+    [
+        ({"deck": "Bad Name"}, 400, "deck name"),
+        ({"filename": "notes.docx"}, 400, "cannot tell the format"),
+        ({"format": "xml"}, 400, "unknown format"),
+        ({"deck": "neural-network-fundamentals"}, 400, "is a corpus deck"),
+    ],
+)
+def test_import_input_errors(client, kwargs, status, message):
+    response = upload(client, CSV.encode(), **kwargs)
+    assert response.status_code == status and message in response.json()["detail"]
+
+
+def test_upload_over_the_limit_is_refused(client, components):
+    components.settings.decks.max_upload_mb = 1
+    response = upload(client, b"question,answer\n" + b"x" * (1024 * 1024 + 1))
+    assert response.status_code == 413 and "larger than 1 MB" in response.json()["detail"]
+
+
+def test_deck_export_as_apkg_imports_back_into_the_same_cards(client, components):
+    upload(client, CSV.encode())
+    response = client.get("/v1/decks/hardware/export", params={"format": "apkg"})
+    assert response.status_code == 200
+    assert 'filename="hardware.apkg"' in response.headers["content-disposition"]
+    again = to_cards("hardware", parse_file(response.content, "hardware.apkg"))
+    assert again == components.decks.cards_of("hardware")
+    assert client.get("/v1/decks/nope/export").status_code == 404
+
+
+def test_export_the_cards_an_answer_cites(client):
+    answer = client.post("/v1/ask", json={"question": "What is backpropagation?"}).json()
+    ids = [c["card_id"] for c in answer["citations"]]
+    assert ids
+    response = client.post("/v1/export", json={"card_ids": ids, "format": "jsonl"})
+    assert response.status_code == 200
+    exported = to_cards("x", parse_file(response.content, "cited.jsonl"))
+    assert [c.question for c in exported] == [c["question"] for c in answer["citations"]]
+    missing = client.post("/v1/export", json={"card_ids": ["no-such-card"]})
+    assert missing.status_code == 404
+
+
+@pytest.mark.skipif(not THEORY_MD.is_file(), reason="shared/external is absent")
+def test_theory_md_upload(client):
+    response = upload(client, THEORY_MD.read_bytes(), filename="theory.md", deck="ds-theory")
+    assert response.status_code == 200
+    assert response.json()["cards"] == 152 and len(response.json()["skipped"]) == 14
+    topics = client.get("/v1/search", params={"q": "K-fold cross-validation", "k": 1,
+                                              "deck": "ds-theory"}).json()["results"]  # fmt: skip
+    assert topics[0]["topic"] == "validation"
+
+
+def test_quiz_next_walks_the_filtered_cards_without_repeats(client):
+    seen: list[str] = []
+    while True:
+        body = client.post("/v1/quiz/next", json={"topic": ["regularization"], "seen": seen,
+                                                  "seed": 3}).json()  # fmt: skip
+        if body["card"] is None:
+            break
+        card = body["card"]
+        assert card["topic"] == "regularization" and card["card_id"] not in seen
+        assert set(card) == {"card_id", "question", "topic", "difficulty", "deck"}
+        seen.append(card["card_id"])
+        assert body["remaining"] >= 0
+    assert len(seen) >= 2 and body["remaining"] == 0
+    bad = client.post("/v1/quiz/next", json={"difficulty": ["trivial"]})
+    assert bad.status_code == 422
+
+
+def test_quiz_grade_returns_score_points_and_the_card(client, fake_llm: FakeLLM):
+    fake_llm.enqueue('{"score": 0.6, "right": ["chain rule"], "missing": ["weight updates"]}')
+    payload = {"card_id": "backpropagation", "answer": "It applies the chain rule."}
+    response = client.post("/v1/quiz/grade", json=payload)
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["score"], body["right"], body["missing"], body["degraded"]) == (
+        0.5, ["chain rule"], ["weight updates"], False)  # fmt: skip
+    assert body["citation"] == {"n": 1, "card_id": "backpropagation",
+                                "question": "What is backpropagation?",
+                                "snippet": body["reference"]["short_answer"]}  # fmt: skip
+    assert body["reference"]["long_answer"]
+    assert "It applies the chain rule." in fake_llm.prompts[-1][-1]["content"]
+
+
+def test_quiz_grade_degrades_when_the_llm_fails_or_rambles(client, fake_llm: FakeLLM):
+    from rag.errors import LLMUnavailable
+
+    fake_llm.enqueue(LLMUnavailable("server down"), "A fine answer, well done!")
+    for _ in range(2):
+        response = client.post("/v1/quiz/grade", json={"card_id": "backpropagation",
+                                                       "answer": "gradients"})  # fmt: skip
+        assert response.status_code == 200
+        body = response.json()
+        assert body["degraded"] is True and body["score"] is None
+        assert body["reference"]["card_id"] == "backpropagation"
+
+
+@pytest.mark.parametrize(
+    ("payload", "status"),
+    [
+        ({"card_id": "no-such-card", "answer": "x"}, 404),
+        ({"card_id": "backpropagation", "answer": "   "}, 422),
+        ({"card_id": "backpropagation", "answer": "x" * 2001}, 422),
+        ({"card_id": "backpropagation"}, 422),
+    ],
+)
+def test_quiz_grade_input_errors(client, payload, status):
+    assert client.post("/v1/quiz/grade", json=payload).status_code == status

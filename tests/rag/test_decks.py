@@ -1,0 +1,131 @@
+"""The deck library: imported decks kept as card files, synced with the corpus together."""
+
+import pytest
+import yaml
+
+from rag.cards import load_corpus
+from rag.errors import CardError, DeckNotFound
+from rag.export import to_apkg
+from tests.conftest import THEORY_MD
+
+CSV = (
+    "question,answer,topic,difficulty\n"
+    "What is a GPU?,A processor with many cores for parallel work.,hardware,easy\n"
+    "What is a TPU?,A matrix-multiplication accelerator built by Google.,hardware,hard\n"
+    "What is an NPU?,A neural processing unit for on-device inference.,hardware,medium\n"
+)
+
+
+def import_csv(components, text=CSV, name="hardware"):
+    return components.decks.import_file(components.indexer, name, text.encode(), "hw.csv")
+
+
+def test_imported_deck_is_a_card_file_and_searchable_at_once(components, settings):
+    before = components.store.count()
+    result = import_csv(components)
+    assert (result.cards, result.report.added, result.report.removed) == (3, 3, 0)
+    path = settings.data_dir / "decks" / "hardware.yaml"
+    raw = yaml.safe_load(path.read_text())
+    assert raw["deck"]["id"] == "hardware" and len(raw["cards"]) == 3
+    assert components.store.count() == before + 3
+    hits = components.retriever.search("matrix multiplication accelerator Google", 3)
+    assert hits[0].card.question == "What is a TPU?"
+    assert hits[0].card.deck == "hardware"
+    # The file is a deck like any other: the loader reads corpus and imports together.
+    decks = load_corpus(settings.corpus_dir, [settings.data_dir / "decks"])
+    assert {d.header.id for d in decks} >= {"hardware", "neural-network-fundamentals"}
+
+
+def test_same_file_twice_changes_nothing_and_an_edit_changes_only_that_card(components):
+    import_csv(components)
+    again = import_csv(components).report
+    assert (again.added, again.updated, again.removed) == (0, 0, 0)
+    edited = CSV.replace("for on-device inference", "for inference on phones")
+    report = import_csv(components, edited).report
+    assert (report.added, report.updated, report.removed) == (0, 1, 0)
+    dropped = "\n".join(CSV.splitlines()[:-1]) + "\n"
+    report = import_csv(components, dropped).report
+    assert (report.added, report.updated, report.removed) == (0, 0, 1)
+
+
+def test_a_bad_file_changes_nothing(components, settings):
+    import_csv(components)
+    path = settings.data_dir / "decks" / "hardware.yaml"
+    saved, count = path.read_bytes(), components.store.count()
+    bad = CSV.replace("hardware,hard", "hardware,brutal").replace("many cores", "MANY cores")
+    with pytest.raises(CardError, match=r"hw.csv: row 3 \(line 3\): unknown difficulty"):
+        import_csv(components, bad)
+    assert path.read_bytes() == saved
+    assert components.store.count() == count
+    assert "MANY" not in components.store.get_card(components.decks.cards_of("hardware")[0].id)\
+        .long_answer  # fmt: skip
+
+
+def test_a_failed_sync_puts_the_deck_file_back(components, settings, monkeypatch):
+    import_csv(components)
+    path = settings.data_dir / "decks" / "hardware.yaml"
+    saved = path.read_bytes()
+
+    def broken_sync(cards, show_progress=False):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(components.indexer, "sync", broken_sync)
+    with pytest.raises(RuntimeError):
+        import_csv(components, CSV.replace("many cores", "thousands of cores"))
+    assert path.read_bytes() == saved
+    with pytest.raises(RuntimeError):
+        import_csv(components, CSV, name="other-hw")
+    assert not (settings.data_dir / "decks" / "other-hw.yaml").exists()
+
+
+def test_remove_deck_removes_its_cards(components, settings):
+    before = components.store.count()
+    import_csv(components)
+    removed, report = components.decks.remove(components.indexer, "hardware")
+    assert removed == 3 and report.removed == 3
+    assert components.store.count() == before
+    assert not (settings.data_dir / "decks" / "hardware.yaml").exists()
+    with pytest.raises(DeckNotFound, match="no deck named 'hardware'"):
+        components.decks.remove(components.indexer, "hardware")
+
+
+def test_corpus_decks_cannot_be_replaced_or_removed(components):
+    with pytest.raises(CardError, match="is a corpus deck"):
+        import_csv(components, name="neural-network-fundamentals")
+    with pytest.raises(CardError, match="is part of the corpus"):
+        components.decks.remove(components.indexer, "neural-network-fundamentals")
+
+
+@pytest.mark.parametrize("name", ["Hardware", "my deck", "", "x" * 61, "../etc"])
+def test_deck_names_must_be_slugs(components, name):
+    with pytest.raises(CardError, match="deck name"):
+        import_csv(components, name=name)
+
+
+def test_summaries_list_every_deck_with_its_count(components):
+    import_csv(components)
+    summaries = {s.id: s for s in components.decks.summaries()}
+    assert summaries["hardware"].cards == 3 and summaries["hardware"].source == "imported"
+    assert summaries["neural-network-fundamentals"].source == "corpus"
+
+
+def test_apkg_round_trip_through_the_library(components):
+    import_csv(components)
+    cards = components.decks.cards_of("hardware")
+    package = to_apkg(cards, "hardware")
+    components.decks.remove(components.indexer, "hardware")
+    result = components.decks.import_file(components.indexer, "hardware", package, "hw.apkg")
+    assert result.cards == 3
+    assert components.decks.cards_of("hardware") == cards  # same ids, same content
+
+
+@pytest.mark.skipif(not THEORY_MD.is_file(), reason="shared/external is absent")
+def test_theory_md_imports_and_searches(components):
+    result = components.decks.import_file(
+        components.indexer, "ds-theory", THEORY_MD.read_bytes(), "theory.md"
+    )
+    assert result.cards == 152 and len(result.skipped) == 14
+    # Word overlap only here (hashing embedder); tests/integration has the real encoder.
+    card = components.retriever.search("K-fold cross-validation", 3)[0].card
+    assert card.question == "What is K-fold cross-validation?"
+    assert card.topic == "validation" and card.deck == "ds-theory"
