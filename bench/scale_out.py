@@ -27,6 +27,7 @@ from bench.scale import WORK, index_dir
 from bench.serving import cardrag_server, chroma_server, free_port, load, peak_rss_mb, running
 from bench.synthetic import queries, synthetic_cards
 from evals.retrieval import load_queries
+from rag.published import read_published
 from rag.settings import Settings
 from rag.store import chroma_client
 
@@ -34,8 +35,11 @@ BATCH = 1000
 
 
 def copy_index(source_dir: Path, url: str, collection: str, target_name: str) -> int:
-    """Copy an embedded collection into the server, vectors included."""
-    source = chroma_client(source_dir).get_collection(collection)
+    """Copy an embedded index's live collection into the server, vectors included (the
+    API reads it there under its base name: no pointer file in its own data dir)."""
+    published = read_published(source_dir)
+    live = published.collection if published else collection
+    source = chroma_client(source_dir).get_collection(live)
     target = chroma_client(source_dir, url).get_or_create_collection(
         target_name, embedding_function=None, metadata={"hnsw:space": "cosine"}
     )
