@@ -52,13 +52,7 @@ from rag.published import (
     is_generation_of,
     write_published,
 )
-from rag.store import (
-    CHROMA_DATABASE,
-    BatchedChromaVectorStore,
-    CardStore,
-    LiveIndex,
-    create_collection,
-)
+from rag.store import CHROMA_DATABASE, CardStore, LiveIndex, create_collection
 
 log = logging.getLogger("cardrag.ingest")
 COPY_BATCH = 256  # cards copied per Chroma call: bounded memory, progress to report
@@ -129,8 +123,6 @@ class CardIndexer:
         self.base = live.base
         self.embedder = embedder
         self._holder: int | None = None  # the thread holding the writer lock, if we hold it
-        # Records per add that Chroma accepts (5,461 embedded; the server says its own).
-        self.max_batch: int = self.client.get_max_batch_size()
 
     @contextmanager
     def writing(self) -> Iterator[None]:
@@ -193,7 +185,7 @@ class CardIndexer:
         IngestionPipeline(
             transformations=[CardToNode(), self.embedder],
             docstore=docstore,
-            vector_store=BatchedChromaVectorStore.of(new, self.max_batch),
+            vector_store=CardStore(new).vector_store,  # adds in batches Chroma accepts
             docstore_strategy=DocstoreStrategy.UPSERTS_AND_DELETE,
             disable_cache=True,
         ).run(documents=documents, show_progress=show_progress)

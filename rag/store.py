@@ -97,6 +97,11 @@ def create_collection(client: Any, name: str) -> Any:
     )
 
 
+# Chroma's embedded client accepts at most 5,461 records per call
+# (client.get_max_batch_size()); a little under it serves the server mode as well.
+MAX_CHROMA_BATCH = 5000
+
+
 class BatchedChromaVectorStore(ChromaVectorStore):
     """LlamaIndex's Chroma store sends up to 41,665 records in one call, but Chroma takes at
     most `client.get_max_batch_size()` (5,461 embedded): an ingest of 10k new cards failed.
@@ -120,10 +125,10 @@ class BatchedChromaVectorStore(ChromaVectorStore):
 class CardStore:
     """One collection of card vectors whose metadata carries the whole card."""
 
-    def __init__(self, collection: Any):
+    def __init__(self, collection: Any, max_batch: int | None = None):
         self.collection = collection
         self.name: str = collection.name
-        self.vector_store = ChromaVectorStore(chroma_collection=collection)
+        self.vector_store = BatchedChromaVectorStore.of(collection, max_batch or MAX_CHROMA_BATCH)
 
     def count(self) -> int:
         return int(self.collection.count())

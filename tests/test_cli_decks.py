@@ -102,17 +102,18 @@ def test_quiz_asks_grades_and_stops(env, monkeypatch):  # noqa: F811
     run("ingest")
     replies = iter(['{"score": 0.9, "right": ["chain rule"], "missing": []}'])
 
-    def generate(self, messages, *, max_tokens, temperature):
-        return next(replies)
+    def stream(self, messages, *, max_tokens, temperature):
+        yield next(replies)
 
-    monkeypatch.setattr("rag.testing.FakeLLM.generate", generate)
+    monkeypatch.setattr("rag.testing.FakeLLM.stream", stream)
     result = run("quiz", "--topic", "neural-network-fundamentals", "--count", "3", "--seed", "1",
                  input="It uses the chain rule.\n\n")  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "1. " in result.stdout and "2. " in result.stdout
-    assert "score 0.90" in result.stdout and "right: chain rule" in result.stdout
+    # One right point, verified in the answer, none missing: the verified share is 1.
+    assert "score 1.00" in result.stdout and "right: chain rule" in result.stdout
     assert "Answer: " in result.stdout  # the empty answer shows the card's answer
-    assert "mean score 0.90 over 1 answer(s)" in result.stdout
+    assert "mean score 1.00 over 1 answer(s)" in result.stdout
 
 
 def test_quiz_with_no_matching_card(env):  # noqa: F811

@@ -6,6 +6,7 @@ import yaml
 from rag.cards import load_corpus
 from rag.errors import CardError, DeckNotFound
 from rag.export import to_apkg
+from rag.hits import CardFilters
 from tests.conftest import THEORY_MD
 
 CSV = (
@@ -126,6 +127,7 @@ def test_theory_md_imports_and_searches(components):
     )
     assert result.cards == 152 and len(result.skipped) == 14
     # Word overlap only here (hashing embedder); tests/integration has the real encoder.
-    card = components.retriever.search("K-fold cross-validation", 3)[0].card
+    theory = CardFilters(deck=["ds-theory"])  # the corpus has its own k-fold card
+    card = components.retriever.search("K-fold cross-validation", 3, theory)[0].card
     assert card.question == "What is K-fold cross-validation?"
     assert card.topic == "validation" and card.deck == "ds-theory"

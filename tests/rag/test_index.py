@@ -262,8 +262,8 @@ def test_nodes_reach_the_embedder_shortest_first():
 def test_large_ingests_reach_chroma_in_batches_it_accepts(settings, monkeypatch):
     """Chroma refuses more than client.get_max_batch_size() records in one add (5,461
     embedded); LlamaIndex's store would send them all at once."""
+    monkeypatch.setattr("rag.store.MAX_CHROMA_BATCH", 4)
     components, _ = build(settings)
-    components.indexer.max_batch = 4
     sizes: list[int] = []
     add = ChromaVectorStore.add
 
