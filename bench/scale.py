@@ -32,6 +32,8 @@ WORK = Path("/tmp/cardrag-perf")
 RESULTS = WORK / "results.json"
 CLIENTS = (1, 8)
 SEARCH_SYSTEMS = ("cardrag dense", "cardrag hybrid", "naive LlamaIndex")
+# Variants measured on request (--systems): the encoder on one torch thread instead of two.
+ONE_THREAD = "cardrag hybrid, 1 torch thread"
 ENCODER_DIMENSIONS = 384  # all-MiniLM-L6-v2
 
 
@@ -118,7 +120,8 @@ def run_search(size: int, system: str, requests: int, vectors: str) -> dict[str,
     else:
         env = {"CARDRAG_DATA_DIR": str(index_dir("cardrag", size, vectors)),
                "CARDRAG_LLM__BACKEND": "fake",
-               "CARDRAG_RETRIEVAL__MODE": system.split()[-1]}  # fmt: skip
+               "CARDRAG_RETRIEVAL__MODE": "dense" if system == "cardrag dense" else "hybrid",
+               "CARDRAG_EMBEDDER__THREADS": "1" if system == ONE_THREAD else "2"}  # fmt: skip
         server = cardrag_server(port, env)
     url = f"http://127.0.0.1:{port}/v1/search"
     rows: dict[str, object] = {}
@@ -157,6 +160,8 @@ def main() -> None:
     parser.add_argument("--ingest-systems", nargs="+", choices=["cardrag", "naive"],
                         default=["cardrag", "naive"])  # fmt: skip
     parser.add_argument("--ingest-child", choices=["cardrag", "naive"])
+    parser.add_argument("--systems", nargs="+", default=list(SEARCH_SYSTEMS),
+                        choices=[*SEARCH_SYSTEMS, ONE_THREAD])  # fmt: skip
     args = parser.parse_args()
     if args.ingest_child:
         print(json.dumps(ingest_child(args.sizes[0], args.ingest_child, args.vectors)))
@@ -169,7 +174,7 @@ def main() -> None:
                 save(f"ingest-{args.vectors}/{system}/{size}", result)
                 print(size, system, "ingested", result, flush=True)
         if not args.skip_search:
-            for system in SEARCH_SYSTEMS:
+            for system in args.systems:
                 rows = {**run_search(size, system, args.requests, args.vectors),
                         "vectors": args.vectors}  # fmt: skip
                 save(f"search/{system}/{size}", rows)

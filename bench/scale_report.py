@@ -10,7 +10,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from bench.report import REPORT, write_section  # noqa: E402
 
 IMG = REPORT.parent / "img"
-SEARCH_SYSTEMS = ("cardrag dense", "cardrag hybrid", "naive LlamaIndex")
+SEARCH_SYSTEMS = ("cardrag dense", "cardrag hybrid", "cardrag hybrid, 1 torch thread",
+                  "naive LlamaIndex")
 
 
 def _sizes(results: dict, prefix: str) -> list[int]:
@@ -161,6 +162,8 @@ def write_report(results: dict) -> None:
         *ingest_table(results),
         "",
         *ingest_estimates(results),
+        "",
+        *results.get("notes", []),
         "",
         "![ingestion throughput](img/ingest-throughput.png)",
     ]))  # fmt: skip

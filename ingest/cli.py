@@ -303,9 +303,11 @@ def serve(
             # Embedded Chroma is one process's database: workers would each open it.
             raise CardragError("--workers above 1 needs a Chroma server: set CARDRAG_CHROMA__URL")
         # Each worker process builds its own app (and components) from the environment.
+        # uvicorn kills a worker that misses a 5 s health ping; a worker busy encoding on
+        # a crowded CPU missed it (measured, bench.scale_out), so it gets longer.
         uvicorn.run("api.app:app_from_environment", factory=True, workers=workers,
                     host=server.host, port=server.port, log_config=log_config(),
-                    access_log=False)  # fmt: skip
+                    access_log=False, timeout_worker_healthcheck=60)  # fmt: skip
 
 
 @app.command()
