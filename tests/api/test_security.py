@@ -115,6 +115,19 @@ def test_cors_allows_only_the_configured_origins_without_credentials(client_with
     assert "access-control-allow-origin" not in other.headers
 
 
+def test_cors_preflight_allows_every_method_the_api_routes_use(client_with):
+    """A front end on an allowed origin may remove a deck (DELETE /v1/decks/{name})."""
+    client = client_with(security={"cors_origins": "https://notes.example.org"})
+    paths = client.get("/openapi.json").json()["paths"]
+    routed = {method.upper() for operations in paths.values() for method in operations}
+    assert "DELETE" in routed
+    for method in sorted(routed):
+        preflight = client.options("/v1/decks/notes", headers={
+            "Origin": "https://notes.example.org", "Access-Control-Request-Method": method})  # fmt: skip
+        assert preflight.status_code == 200, method
+        assert method in preflight.headers["access-control-allow-methods"]
+
+
 @pytest.mark.parametrize("origins", ["*", "notes.example.org", "ftp://x.org"])
 def test_cors_origins_must_be_explicit(origins):
     with pytest.raises(ValidationError, match="explicit"):
