@@ -25,10 +25,11 @@ class Metrics:
     def observe_retrieval(self, operation: str, seconds: float) -> None:
         self.retrieval.labels(operation=operation).observe(seconds)
 
-    def observe_answer(self, timings_ms: dict[str, float]) -> None:
-        """Record an answer's stage timings (rag.answer.Answer.timings, milliseconds)."""
+    def observe_answer(self, timings_ms: dict[str, float], operation: str = "ask") -> None:
+        """Record an answer's stage timings (rag.answer.Answer.timings, milliseconds);
+        `operation` tells /v1/ask ("ask") and the OpenAI chat API ("chat") apart."""
         if "retrieve_ms" in timings_ms:
-            self.observe_retrieval("ask", timings_ms["retrieve_ms"] / 1000)
+            self.observe_retrieval(operation, timings_ms["retrieve_ms"] / 1000)
         for stage in ("rewrite", "generate"):  # the two LLM calls an answer can make
             if f"{stage}_ms" in timings_ms:
                 self.generation.labels(stage=stage).observe(timings_ms[f"{stage}_ms"] / 1000)
@@ -45,7 +46,7 @@ def install_metrics(app: FastAPI) -> Metrics:
         registry=registry,
         retrieval=Histogram(
             "cardrag_retrieval_seconds",
-            "Time to retrieve cards, by operation (search or ask).",
+            "Time to retrieve cards, by operation (search, ask or chat).",
             ["operation"],
             buckets=RETRIEVAL_BUCKETS,
             registry=registry,

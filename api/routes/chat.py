@@ -31,8 +31,9 @@ from pydantic import ValidationError
 from sse_starlette import EventSourceResponse
 from starlette.exceptions import HTTPException
 
-from api.deps import ComponentsDep
+from api.deps import ComponentsDep, MetricsDep
 from api.errors import status_and_message
+from api.metrics import Metrics
 from api.openai_schemas import (
     MODEL_ID,
     AssistantMessage,
@@ -139,7 +140,7 @@ def get_model(model: str) -> ModelCard:
     },
 )
 def chat_completions(
-    request: ChatCompletionRequest, components: ComponentsDep
+    request: ChatCompletionRequest, components: ComponentsDep, metrics: MetricsDep
 ) -> ChatCompletion | EventSourceResponse:
     require_known_model(request.model)
     if refused := unsupported_parameter(request):
@@ -148,8 +149,10 @@ def chat_completions(
     ask = ask_request(request)
     answerer = components.answerer
     if request.stream:
-        return EventSourceResponse(completion_chunks(answerer, ask), sep="\n", ping=15)
+        chunks = completion_chunks(answerer, ask, metrics)
+        return EventSourceResponse(chunks, sep="\n", ping=15)
     answer = answerer.ask(ask.question, ask.k, ask.filters(), ask.turns())
+    metrics.observe_answer(answer.timings, "chat")
     message = AssistantMessage(content=answer_text(answer))
     return ChatCompletion(id=completion_id(), created=now(), choices=[Choice(message=message)],
                           citations=citations_of(answer),
@@ -211,7 +214,9 @@ def answer_text(answer: Answer) -> str:
     return "\n\n".join([answer.notice or "", *cards])
 
 
-def completion_chunks(answerer: Answerer, ask: AskRequest) -> Iterator[dict[str, str]]:
+def completion_chunks(
+    answerer: Answerer, ask: AskRequest, metrics: Metrics
+) -> Iterator[dict[str, str]]:
     """chat.completion.chunk events: the role at once, the grounded text in word-sized
     pieces, a last chunk with finish_reason and the citations, then [DONE]."""
     cid, created = completion_id(), now()
@@ -236,6 +241,7 @@ def completion_chunks(answerer: Answerer, ask: AskRequest) -> Iterator[dict[str,
         error = {"message": "internal server error", "type": "server_error"}
         yield {"data": json.dumps({"error": error})}
         return
+    metrics.observe_answer(answer.timings, "chat")
     for piece in _PIECES.findall(answer_text(answer)):
         yield chunk(Delta(content=piece))
     yield chunk(Delta(), answer)

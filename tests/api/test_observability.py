@@ -109,6 +109,16 @@ def test_metrics_count_requests_per_route_and_time_answers(client):
     assert 'cardrag_generation_seconds_count{stage="generate"} 1.0' in text
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_metrics_time_chat_completions_too(client, stream):
+    body = {"model": "cardrag", "stream": stream,
+            "messages": [{"role": "user", "content": "What is backpropagation?"}]}  # fmt: skip
+    assert client.post("/v1/chat/completions", json=body).status_code == 200
+    text = client.get("/metrics").text
+    assert 'cardrag_retrieval_seconds_count{operation="chat"} 1.0' in text
+    assert 'cardrag_generation_seconds_count{stage="generate"} 1.0' in text
+
+
 def test_serve_prints_access_lines_as_bare_json():
     config = log_config()
     access = config["loggers"]["cardrag.access"]
