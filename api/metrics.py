@@ -18,7 +18,6 @@ GENERATION_BUCKETS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0, 120.0)
 
 @dataclass
 class Metrics:
-    registry: CollectorRegistry
     retrieval: Histogram
     generation: Histogram
 
@@ -35,7 +34,8 @@ class Metrics:
                 self.generation.labels(stage=stage).observe(timings_ms[f"{stage}_ms"] / 1000)
 
 
-def install_metrics(app: FastAPI) -> Metrics:
+def install_metrics(app: FastAPI) -> None:
+    """/metrics for this app, and app.state.metrics for the routes' own histograms."""
     registry = CollectorRegistry()
     Instrumentator(
         registry=registry,
@@ -43,7 +43,6 @@ def install_metrics(app: FastAPI) -> Metrics:
         excluded_handlers=["/metrics"],
     ).instrument(app).expose(app, endpoint="/metrics", include_in_schema=False)
     metrics = Metrics(
-        registry=registry,
         retrieval=Histogram(
             "cardrag_retrieval_seconds",
             "Time to retrieve cards, by operation (search, ask or chat).",
@@ -60,4 +59,3 @@ def install_metrics(app: FastAPI) -> Metrics:
         ),
     )
     app.state.metrics = metrics
-    return metrics

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.schemas import CardFilterParams, CitationOut, TopK
+from api.schemas import CardFilterParams, CitationOut, TopK, answer_flags
 from rag.answer import Answer
 
 MODEL_ID = "cardrag"
@@ -129,14 +129,7 @@ class CardragExtras(BaseModel):
 
     @classmethod
     def from_answer(cls, answer: Answer) -> "CardragExtras":
-        return cls(
-            refused=answer.refused,
-            grounded=answer.grounded,
-            degraded=answer.degraded,
-            notice=answer.notice,
-            standalone_question=answer.standalone_question,
-            cards=[hit.card.id for hit in answer.cards],
-        )
+        return cls(**answer_flags(answer), cards=[hit.card.id for hit in answer.cards])
 
 
 class ChatCompletion(BaseModel):

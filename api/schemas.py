@@ -6,9 +6,14 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from rag.answer import Answer
-from rag.cards import SLUG_PATTERN
+from rag.cards import SLUG_PATTERN, Difficulty
+from rag.export import ExportFormat
 from rag.hits import CardFilters, ScoredCard
 from rag.llm import Message
+
+# Conversation limits, shared with the chat API (which trims to them instead of refusing).
+MAX_HISTORY_TURNS = 20
+MAX_TURN_CHARS = 4000
 
 # C0 and C1 control characters and DEL: they have no place in a question and only serve to
 # confuse terminals, logs and prompts. The schema states the rule; the validator also turns
@@ -38,7 +43,7 @@ FilterValues = Annotated[
     list[Annotated[str, StringConstraints(pattern=SLUG_PATTERN, max_length=80)]],
     Field(max_length=20, description="Allowed values (OR-ed); an unknown one matches nothing."),
 ]
-Difficulties = Annotated[list[Literal["easy", "medium", "hard"]], Field(max_length=3)]
+Difficulties = Annotated[list[Difficulty], Field(max_length=3)]
 
 
 class CardOut(BaseModel):
@@ -47,7 +52,7 @@ class CardOut(BaseModel):
     short_answer: str
     long_answer: str
     topic: str
-    difficulty: Literal["easy", "medium", "hard"]
+    difficulty: Difficulty
     deck: str
     tags: list[str]
 
@@ -99,14 +104,14 @@ class Turn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     role: Literal["user", "assistant"]
-    content: Annotated[str, StringConstraints(max_length=4000)]
+    content: Annotated[str, StringConstraints(max_length=MAX_TURN_CHARS)]
 
 
 class AskRequest(CardQuery):
     question: Question
     history: list[Turn] = Field(
         default=[],
-        max_length=20,
+        max_length=MAX_HISTORY_TURNS,
         description="Earlier turns, oldest first. With history, the question is rewritten "
         "into a standalone question before retrieval (returned as standalone_question).",
     )
@@ -151,11 +156,7 @@ class AskResponse(BaseModel):
         return cls(
             answer=answer.answer,
             citations=citations_of(answer),
-            refused=answer.refused,
-            grounded=answer.grounded,
-            degraded=answer.degraded,
-            notice=answer.notice,
-            standalone_question=answer.standalone_question,
+            **answer_flags(answer),
             cards=[SearchResult.from_hit(hit) for hit in answer.cards],
             timings_ms=answer.timings,
         )
@@ -179,6 +180,17 @@ class ErrorResponse(BaseModel):
 
 def citations_of(answer: Answer) -> list[CitationOut]:
     return [CitationOut(**vars(citation)) for citation in answer.citations]
+
+
+def answer_flags(answer: Answer) -> dict[str, object]:
+    """What an answer is besides its text and cards: shared by /v1/ask and the chat API."""
+    return {
+        "refused": answer.refused,
+        "grounded": answer.grounded,
+        "degraded": answer.degraded,
+        "notice": answer.notice,
+        "standalone_question": answer.standalone_question,
+    }
 
 
 def card_fields(card) -> dict:  # type: ignore[no-untyped-def]
@@ -227,7 +239,7 @@ class ExportRequest(BaseModel):
     card_ids: CardIds = Field(
         min_length=1, description="Cards to export, e.g. the citations of an /v1/ask answer."
     )
-    format: Literal["apkg", "csv", "jsonl"] = "apkg"
+    format: ExportFormat = "apkg"
     deck_name: Annotated[str, StringConstraints(min_length=1, max_length=120)] = "cardrag"
 
 
@@ -235,7 +247,7 @@ class QuizNextRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     topic: FilterValues = []
-    difficulty: list[Literal["easy", "medium", "hard"]] = []
+    difficulty: list[Difficulty] = []
     deck: FilterValues = []
     seen: CardIds = Field([], description="Card ids already asked in this session.")
     seed: int | None = Field(None, description="Makes the pick reproducible.")
@@ -245,7 +257,7 @@ class QuizQuestion(BaseModel):
     card_id: str
     question: str
     topic: str
-    difficulty: Literal["easy", "medium", "hard"]
+    difficulty: Difficulty
     deck: str
 
 

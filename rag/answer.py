@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from rag.citations import StreamingMarkers, validate_markers
-from rag.deadline import Deadline, stream_with_deadline
+from rag.deadline import Deadline, generate_within
 from rag.errors import LLMUnavailable
 from rag.grounding import Grounder, supporting_snippet
 from rag.guard import without_injected_sentences
@@ -193,11 +193,11 @@ class Answerer:
         max_tokens: int | None = None,
         temperature: float | None = None,
     ) -> Iterator[str]:
-        options = {
-            "max_tokens": max_tokens or self.llm_settings.max_tokens,
-            "temperature": self.llm_settings.temperature if temperature is None else temperature,
-        }
-        return stream_with_deadline(lambda: self.llm.stream(messages, **options), deadline)
+        return generate_within(
+            self.llm, messages, deadline,
+            max_tokens=max_tokens or self.llm_settings.max_tokens,
+            temperature=self.llm_settings.temperature if temperature is None else temperature,
+        )  # fmt: skip
 
 
 def looks_like_text(text: str) -> bool:

@@ -7,7 +7,7 @@ together, each naming its file, card and field, so a bad edit never half-ingests
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rag.errors import CardError
 
 Difficulty = Literal["easy", "medium", "hard"]
+DIFFICULTIES: tuple[str, ...] = get_args(Difficulty)  # easiest first
 SLUG_PATTERN = r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$"
 DECK_SUFFIXES = (".yaml", ".yml")
 MAX_REPORTED_PROBLEMS = 20
@@ -84,16 +85,17 @@ def load_corpus(corpus_dir: Path, imported_dirs: Sequence[Path] = ()) -> list[De
     problems: list[str] = []
     decks = [deck for path in paths if (deck := _load_deck(path, problems)) is not None]
     problems.extend(duplicate_problems(decks))
-    _raise_problems(problems, "invalid corpus, nothing was ingested")
+    raise_problems(problems, "invalid corpus, nothing was ingested")
     return decks
 
 
 def check_unique(decks: Sequence[Deck]) -> None:
     """Raise a CardError if two decks share an id or two cards share an id."""
-    _raise_problems(duplicate_problems(decks), "nothing was changed")
+    raise_problems(duplicate_problems(decks), "nothing was changed")
 
 
-def _raise_problems(problems: list[str], headline: str) -> None:
+def raise_problems(problems: list[str], headline: str) -> None:
+    """One CardError listing the problems (the first MAX_REPORTED_PROBLEMS), if any."""
     if problems:
         shown = problems[:MAX_REPORTED_PROBLEMS]
         more = len(problems) - len(shown)

@@ -8,13 +8,11 @@ the total count as well as one page, and a deck of cards is small enough to read
 from collections import Counter
 from dataclasses import dataclass
 
-from rag.cards import Card
+from rag.cards import DIFFICULTIES, Card
 from rag.errors import CardNotFound
 from rag.hits import CardFilters, ScoredCard
 from rag.retrieve import CardRetriever
 from rag.store import CardStore, LiveIndex
-
-DIFFICULTY_ORDER = ("easy", "medium", "hard")
 
 
 @dataclass(frozen=True)
@@ -37,7 +35,7 @@ def facets(cards: list[Card]) -> dict[str, list[tuple[str, int]]]:
     result = {}
     for name in CardFilters.FIELDS:
         counts = Counter(getattr(card, name) for card in cards)
-        order = DIFFICULTY_ORDER if name == "difficulty" else sorted(counts)
+        order = DIFFICULTIES if name == "difficulty" else sorted(counts)
         result[name] = [(value, counts[value]) for value in order if value in counts]
     return result
 
@@ -54,9 +52,9 @@ def related_cards(
     even if an ingest publishes another meanwhile."""
 
     def in_one(collection: CardStore) -> list[ScoredCard]:
-        if collection.get_card(card_id) is None:
+        vector = collection.vector_of(card_id)  # one read: the card's existence and vector
+        if vector is None:
             raise CardNotFound(f"no card with id {card_id!r}")
-        vector = collection.vectors([card_id])[0]
         hits = dense.search_in(collection, vector, k + 1, filters)
         return [hit for hit in hits if hit.card.id != card_id][:k]
 

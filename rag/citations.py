@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 _MARKER = re.compile(r"\[\s*(?:cards?\s*)?(\d+(?:\s*(?:,|and|&)\s*(?:cards?\s*)?\d+)*)\s*\]", re.I)
 _NUMBER = re.compile(r"\d+")
+_PLAIN_MARKER = re.compile(r"\s*\[\d+\]")
 _SPACE_BEFORE_PUNCT = re.compile(r"[ \t]+([.,;:!?])")
 _DOUBLE_SPACE = re.compile(r"[ \t]{2,}")
 
@@ -76,6 +77,11 @@ class StreamingMarkers:
 
     def _rewrite(self, text: str) -> str:
         return _rewrite_markers(text, self.card_count)[0] if text else ""
+
+
+def strip_markers(text: str) -> str:
+    """The text without its [n] markers (and the space before each)."""
+    return _PLAIN_MARKER.sub("", text)
 
 
 def markers_in(text: str) -> list[int]:

@@ -13,9 +13,10 @@ offers a deadline on an iterator.
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 from rag.errors import LLMUnavailable
+from rag.llm import Generator, Message
 
 _DONE = object()
 
@@ -65,11 +66,8 @@ def stream_with_deadline(
     threading.Thread(target=produce, name="llm-stream", daemon=True).start()
     try:
         while True:
-            remaining = deadline.remaining()
-            if remaining <= 0:
-                raise LLMTimeout(f"the LLM did not answer within {deadline.seconds:g} s")
             try:
-                item = pieces.get(timeout=remaining)
+                item = pieces.get(timeout=max(deadline.remaining(), 0))
             except queue.Empty:
                 raise LLMTimeout(f"the LLM did not answer within {deadline.seconds:g} s") from None
             if item is _DONE:
@@ -79,3 +77,18 @@ def stream_with_deadline(
             yield item  # type: ignore[misc]
     finally:
         cancelled.set()
+
+
+def generate_within(
+    llm: Generator,
+    messages: Sequence[Message],
+    deadline: Deadline,
+    *,
+    max_tokens: int,
+    temperature: float,
+) -> Iterator[str]:
+    """The LLM's text pieces for these messages, under the deadline: every LLM call of an
+    answer or a grade goes through here."""
+    return stream_with_deadline(
+        lambda: llm.stream(messages, max_tokens=max_tokens, temperature=temperature), deadline
+    )

@@ -17,7 +17,15 @@ from typing import Any
 
 import yaml
 
-from rag.cards import Card, Deck, DeckHeader, all_cards, check_unique, load_corpus
+from rag.cards import (
+    SLUG_PATTERN,
+    Card,
+    Deck,
+    DeckHeader,
+    all_cards,
+    check_unique,
+    load_corpus,
+)
 from rag.errors import CardError, DeckNotFound
 from rag.importers import parse_file
 from rag.importers.common import to_cards
@@ -25,7 +33,7 @@ from rag.index import CardIndexer, IngestReport
 from rag.settings import Settings
 
 IMPORTED_SUBDIR = "decks"
-DECK_NAME = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")
+DECK_NAME = re.compile(SLUG_PATTERN)
 DECK_NAME_MAX = 60  # leaves room in a 120-character card id for the question and a hash
 CARD_FIELD_ORDER = ("id", "question", "difficulty", "topic", "tags", "short_answer", "long_answer")
 

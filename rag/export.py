@@ -9,11 +9,13 @@ import json
 import os
 import tempfile
 from collections.abc import Sequence
+from typing import Literal, get_args
 
 from rag.cards import Card
 from rag.errors import CardError
 
-EXPORT_FORMATS = ("apkg", "csv", "jsonl")
+ExportFormat = Literal["apkg", "csv", "jsonl"]
+EXPORT_FORMATS = get_args(ExportFormat)
 MEDIA_TYPES = {"apkg": "application/octet-stream", "csv": "text/csv",
                "jsonl": "application/x-ndjson"}  # fmt: skip
 RECORD_COLUMNS = ("question", "short_answer", "long_answer", "topic", "difficulty", "tags")

@@ -25,13 +25,12 @@ from bm25s.stopwords import STOPWORDS_EN_PLUS
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
 from rag.cards import Card
-from rag.citations import markers_in
+from rag.citations import markers_in, strip_markers
 from rag.lexical import STEMMER
 from rag.similarity import cosines
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _LEADING_MARKERS = re.compile(r"^((?:\[\d+\]\s*)+)")
-_ANY_MARKER = re.compile(r"\s*\[\d+\]")
 _TRAILING_PUNCT = re.compile(r"([.!?:;]+)$")
 _WORD = re.compile(r"[a-z0-9]+")
 _STOPWORDS = frozenset(STOPWORDS_EN_PLUS)
@@ -45,7 +44,6 @@ class GroundedText:
     text: str
     cited: tuple[int, ...]  # card numbers in order of first appearance
     grounded: bool  # every sentence is supported by a card it cites
-    supports: dict[int, float]  # best similarity seen per cited card number
     citing: dict[int, list[str]]  # the sentences (without markers) that cite each card number
 
 
@@ -61,13 +59,13 @@ class Grounder:
     def ground(self, text: str, cards: Sequence[Card]) -> GroundedText:
         sentences = split_sentences(text)
         if not sentences or not cards:
-            return GroundedText(text=text, cited=(), grounded=False, supports={}, citing={})
-        plain = [_ANY_MARKER.sub("", s).strip() for s in sentences]
+            return GroundedText(text=text, cited=(), grounded=False, citing={})
+        plain = [strip_markers(s).strip() for s in sentences]
         similarity = cosines(self.embedder.get_text_embedding_batch(plain), self._vectors(cards))
         shares = _word_shares(plain, [card.embedding_text() for card in cards])
         # A card whose words the sentence does not use cannot support it.
         similarity = np.where(shares >= self.min_word_share, similarity, -1.0)
-        out, cited, supports, citing, grounded = [], [], {}, {}, True
+        out, cited, citing, grounded = [], [], {}, True
         for sentence, clean, row in zip(sentences, plain, similarity, strict=True):
             chosen = self._choose(markers_in(sentence), row)
             if chosen is None:
@@ -76,11 +74,10 @@ class Grounder:
                 continue
             number = chosen + 1
             cited.append(number)
-            supports[number] = max(supports.get(number, -1.0), round(float(row[chosen]), 4))
             citing.setdefault(number, []).append(clean)
             out.append(_with_marker(clean, number))
         return GroundedText(
-            " ".join(out), tuple(dict.fromkeys(cited)), grounded, supports, citing
+            " ".join(out), tuple(dict.fromkeys(cited)), grounded, citing
         )
 
     def _vectors(self, cards: Sequence[Card]) -> list[list[float]]:

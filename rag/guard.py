@@ -69,15 +69,17 @@ def looks_like_instruction(sentence: str) -> bool:
 def redact_instructions(text: str) -> str:
     """Card text for the prompt, with instruction-like sentences replaced by a placeholder."""
     sentences = split_sentences(text)
-    if not any(looks_like_instruction(s) for s in sentences):
+    flagged = [looks_like_instruction(s) for s in sentences]
+    if not any(flagged):
         return text
-    return " ".join(REDACTED if looks_like_instruction(s) else s for s in sentences)
+    return " ".join(REDACTED if bad else s for s, bad in zip(sentences, flagged, strict=True))
 
 
 def without_injected_sentences(text: str, instructions: str) -> str:
     """The answer without sentences that recite the instructions (the system prompt) or
     read like an instruction copied from a card."""
+    recited = _shingles(instructions)  # once per answer, not once per sentence
     return " ".join(
         s for s in split_sentences(text)
-        if not repeats(s, instructions) and not looks_like_instruction(s)
+        if not recited & _shingles(s) and not looks_like_instruction(s)
     )

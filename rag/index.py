@@ -160,8 +160,8 @@ class CardIndexer:
 
     def _live(self) -> tuple[Published | None, CardStore]:
         published, store = self.live.snapshot()
-        if published is None and store.count():  # a legacy directory: generation 0
-            published = Published(collection=store.name, generation=0, cards=store.count())
+        if published is None and (legacy_cards := store.count()):  # legacy: generation 0
+            published = Published(collection=store.name, generation=0, cards=legacy_cards)
         return published, store
 
     def _build_and_publish(

@@ -5,7 +5,6 @@ the user message, with any delimiter-like text inside a card neutralised, so a c
 close its block and speak as the instructions.
 """
 
-import re
 from collections.abc import Sequence
 
 # LlamaIndex's condense-question prompt (CondenseQuestionChatEngine), reused as is: it is
@@ -13,13 +12,13 @@ from collections.abc import Sequence
 from llama_index.core.chat_engine.condense_question import DEFAULT_TEMPLATE as CONDENSE_TEMPLATE
 
 from rag.cards import Card
+from rag.citations import strip_markers
 from rag.guard import redact_instructions
 from rag.llm import Message
 
 # Turns of history shown to the rewrite: enough for "and at inference time?", bounded so a
 # long conversation cannot grow the prompt without limit.
 HISTORY_TURNS = 6
-_MARKERS = re.compile(r"\s*\[\d+\]")
 
 NOT_COVERED = "The cards do not cover this question, so I cannot answer it from them."
 
@@ -77,7 +76,7 @@ def build_condense_messages(question: str, history: Sequence[Message]) -> list[M
     """Ask the LLM to rewrite a follow-up into a standalone question (retrieval needs one)."""
     lines = [
         f"{'Human' if turn['role'] == 'user' else 'Assistant'}: "
-        f"{_neutralise(_MARKERS.sub('', turn['content']))}"
+        f"{_neutralise(strip_markers(turn['content']))}"
         for turn in history[-HISTORY_TURNS:]
     ]
     prompt = CONDENSE_TEMPLATE.format(chat_history="\n".join(lines), question=_neutralise(question))

@@ -18,7 +18,7 @@ from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from rag.cards import Card
-from rag.deadline import Deadline, stream_with_deadline
+from rag.deadline import Deadline, generate_within
 from rag.errors import LLMUnavailable, ModelNotAvailable
 from rag.grounding import content_words
 from rag.hits import CardFilters
@@ -73,10 +73,11 @@ class Grader:
 
     def grade(self, card: Card, answer: str) -> Grade:
         messages = build_grading_messages(card, answer, self.settings.max_reference_chars)
-        options = {"max_tokens": self.settings.max_tokens, "temperature": self.settings.temperature}
         try:
-            raw = "".join(stream_with_deadline(lambda: self.llm.stream(messages, **options),
-                                               Deadline(self.timeout)))  # fmt: skip
+            raw = "".join(generate_within(
+                self.llm, messages, Deadline(self.timeout),
+                max_tokens=self.settings.max_tokens, temperature=self.settings.temperature,
+            ))  # fmt: skip
         except (LLMUnavailable, ModelNotAvailable) as exc:
             return _degraded(card, f"the LLM could not grade this answer: {exc}")
         parsed = parse_grade(raw)

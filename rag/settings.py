@@ -166,12 +166,21 @@ class DecksSettings(BaseModel):
     max_upload_mb: int = Field(
         20, ge=1, le=1024, description="Largest file POST /v1/decks/import accepts."
     )
+
+
 # One CSP frame-ancestors source: 'self', 'none', *, or [scheme://]host[:port] with an
 # optional leading *. wildcard. Anything else (spaces, semicolons) could inject directives.
 _FRAME_SOURCE = re.compile(
     r"^('self'|'none'|\*|https?:|(https?://)?(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)*(:(\d{1,5}|\*))?)$",
     re.I,
 )
+
+
+def split_commas(value: Any) -> Any:
+    """Comma-separated environment values ("a,b") become lists; lists pass through."""
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
 
 
 class ServerSettings(BaseModel):
@@ -184,12 +193,7 @@ class ServerSettings(BaseModel):
         "framing. Which origins may call the API is the CORS setting, not this one.",
     )
 
-    @field_validator("frame_ancestors", mode="before")
-    @classmethod
-    def _split_commas(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [item.strip() for item in value.split(",") if item.strip()]
-        return value
+    _split_sources = field_validator("frame_ancestors", mode="before")(split_commas)
 
     @field_validator("frame_ancestors")
     @classmethod
@@ -205,13 +209,6 @@ class ServerSettings(BaseModel):
         if "'none'" in sources and len(sources) > 1:
             raise ValueError("'none' cannot be combined with other sources")
         return sources
-
-
-def split_commas(value: Any) -> Any:
-    """Comma-separated environment values ("a,b") become lists; lists pass through."""
-    if isinstance(value, str):
-        return [item.strip() for item in value.split(",") if item.strip()]
-    return value
 
 
 class SecuritySettings(BaseModel):

@@ -26,7 +26,7 @@ from llama_index.vector_stores.chroma import ChromaVectorStore
 from pydantic import PrivateAttr
 
 from rag.cards import Card
-from rag.errors import CardragError, IndexUnavailable
+from rag.errors import CardNotFound, CardragError, IndexUnavailable
 from rag.published import POINTER_FILE, Published, read_published
 
 CHROMA_SUBDIR = "chroma"
@@ -129,6 +129,7 @@ class CardStore:
         self.collection = collection
         self.name: str = collection.name
         self.vector_store = BatchedChromaVectorStore.of(collection, max_batch or MAX_CHROMA_BATCH)
+        self._cards: tuple[Card, ...] | None = None
 
     def count(self) -> int:
         return int(self.collection.count())
@@ -138,8 +139,25 @@ class CardStore:
         metadatas = found.get("metadatas") or []
         return Card.from_metadata(metadatas[0]) if metadatas else None
 
+    def cards(self, card_ids: Sequence[str]) -> list[Card]:
+        """These cards, in the order asked, in one read; CardNotFound names the first that
+        the collection does not hold."""
+        if not card_ids:
+            return []
+        found = self.collection.get(ids=list(card_ids), include=["metadatas"])
+        by_id = dict(zip(found["ids"], found["metadatas"], strict=True))
+        missing = next((card_id for card_id in card_ids if card_id not in by_id), None)
+        if missing is not None:
+            raise CardNotFound(f"no card with id {missing!r}")
+        return [Card.from_metadata(by_id[card_id]) for card_id in card_ids]
+
     def card_ids(self) -> list[str]:
         return sorted(self.collection.get(include=[])["ids"])
+
+    def vector_of(self, card_id: str) -> list[float] | None:
+        """The stored vector of one card; None when the collection does not hold it."""
+        found = self.collection.get(ids=[card_id], include=["embeddings"])
+        return list(found["embeddings"][0]) if found["ids"] else None
 
     def vectors(self, card_ids: Sequence[str]) -> list[list[float]]:
         """Stored vectors of these cards, in the order asked (Chroma returns its own)."""
@@ -163,8 +181,13 @@ class CardStore:
         ]
 
     def all_cards(self) -> list[Card]:
-        found = self.collection.get(include=["metadatas"])
-        return [Card.from_metadata(m) for m in found.get("metadatas") or []]
+        """Every card, read from Chroma once: a published collection never changes (an ingest
+        publishes a new one, and LiveIndex opens a new CardStore for it), so browsing,
+        facets, quiz picks and the BM25 build share one read per collection."""
+        if self._cards is None:
+            found = self.collection.get(include=["metadatas"])
+            self._cards = tuple(Card.from_metadata(m) for m in found.get("metadatas") or [])
+        return list(self._cards)
 
 
 class EmptyStore(CardStore):
@@ -181,8 +204,16 @@ class EmptyStore(CardStore):
     def get_card(self, card_id: str) -> Card | None:
         return None
 
+    def cards(self, card_ids: Sequence[str]) -> list[Card]:
+        if card_ids:
+            raise CardNotFound(f"no card with id {card_ids[0]!r}")
+        return []
+
     def card_ids(self) -> list[str]:
         return []
+
+    def vector_of(self, card_id: str) -> list[float] | None:
+        return None
 
     def vectors(self, card_ids: Sequence[str]) -> list[list[float]]:
         if card_ids:
@@ -264,6 +295,13 @@ class LiveIndex:
 
     def get_card(self, card_id: str) -> Card | None:
         return self.read(lambda store: store.get_card(card_id))
+
+    def cards(self, card_ids: Sequence[str]) -> list[Card]:
+        return self.read(lambda store: store.cards(card_ids))
+
+    def require_card(self, card_id: str) -> Card:
+        """The card, or CardNotFound (a 404 in the API)."""
+        return self.cards([card_id])[0]
 
     def card_ids(self) -> list[str]:
         return self.read(lambda store: store.card_ids())

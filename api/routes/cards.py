@@ -19,7 +19,6 @@ from api.schemas import (
 )
 from rag.cards import SLUG_PATTERN
 from rag.catalogue import browse, facets, related_cards
-from rag.errors import CardNotFound
 
 router = APIRouter(tags=["cards"])
 CardId = Annotated[str, Path(pattern=SLUG_PATTERN, max_length=120)]
@@ -51,10 +50,7 @@ def card_facets(components: ComponentsDep) -> FacetsOut:
 
 @router.get("/v1/cards/{card_id}", response_model=CardOut, responses=NOT_FOUND)
 def get_card(card_id: CardId, components: ComponentsDep) -> CardOut:
-    card = components.store.get_card(card_id)
-    if card is None:
-        raise CardNotFound(f"no card with id {card_id!r}")
-    return CardOut(**card_fields(card))
+    return CardOut(**card_fields(components.store.require_card(card_id)))
 
 
 @router.get("/v1/cards/{card_id}/related", response_model=RelatedResponse, responses=NOT_FOUND)

@@ -52,7 +52,7 @@ from api.openai_schemas import (
     now,
     unsupported_parameter,
 )
-from api.schemas import AskRequest, citations_of
+from api.schemas import MAX_HISTORY_TURNS, MAX_TURN_CHARS, AskRequest, citations_of
 from rag.answer import Answer, Answerer
 from rag.errors import CardragError
 
@@ -61,8 +61,6 @@ log = logging.getLogger("cardrag.api")
 # Chat UIs send the whole conversation. The follow-up rewrite reads only the last few turns
 # (rag.prompts.HISTORY_TURNS), so older turns are dropped and long ones cut, rather than
 # refusing a long conversation that /v1/ask's limits were not written for.
-MAX_HISTORY_TURNS = 20
-MAX_TURN_CHARS = 4000
 _PIECES = re.compile(r"\S+\s*|\s+")
 
 
@@ -187,9 +185,9 @@ def history_turns(messages: list[ChatMessageIn]) -> list[dict[str, str]]:
     """Earlier user and assistant turns with text; system, developer and tool messages are
     not history a follow-up can refer to, and cardrag's instructions are its own."""
     turns = [
-        {"role": m.role, "content": m.text()[:MAX_TURN_CHARS]}
+        {"role": m.role, "content": text[:MAX_TURN_CHARS]}
         for m in messages
-        if m.role in ("user", "assistant") and m.text().strip()
+        if m.role in ("user", "assistant") and (text := m.text()).strip()
     ]
     return turns[-MAX_HISTORY_TURNS:]
 

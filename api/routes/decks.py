@@ -1,6 +1,6 @@
 """Decks: list them, import a file someone else wrote, remove an imported deck, export."""
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Form, HTTPException, Path, Query, UploadFile
 from fastapi.responses import Response
@@ -14,13 +14,10 @@ from api.schemas import (
     ImportResponse,
     RemoveDeckResponse,
 )
-from rag.errors import CardNotFound
-from rag.export import MEDIA_TYPES, export_cards
+from rag.export import MEDIA_TYPES, ExportFormat, export_cards
 
 router = APIRouter(tags=["decks"])
 DeckName = Annotated[str, Path(min_length=1, max_length=80)]
-ExportFormat = Literal["apkg", "csv", "jsonl"]
-UPLOAD_CHUNK = 1024 * 1024
 
 
 @router.get("/v1/decks", response_model=DecksResponse)
@@ -89,12 +86,7 @@ def export_deck(
 )
 def export_selected(request: ExportRequest, components: ComponentsDep) -> Response:
     """Export chosen cards, e.g. those an /v1/ask answer cited."""
-    cards = []
-    for card_id in dict.fromkeys(request.card_ids):
-        card = components.store.get_card(card_id)
-        if card is None:
-            raise CardNotFound(f"no card with id {card_id!r}")
-        cards.append(card)
+    cards = components.store.cards(list(dict.fromkeys(request.card_ids)))
     data = export_cards(cards, request.format, request.deck_name)
     return _file(data, request.deck_name, request.format)
 
@@ -102,13 +94,10 @@ def export_selected(request: ExportRequest, components: ComponentsDep) -> Respon
 def _read_limited(file: UploadFile, max_mb: int) -> bytes:
     """The upload, refused with 413 as soon as it passes the limit (not after reading it)."""
     limit = max_mb * 1024 * 1024
-    chunks, size = [], 0
-    while chunk := file.file.read(UPLOAD_CHUNK):
-        size += len(chunk)
-        if size > limit:
-            raise HTTPException(413, f"the file is larger than {max_mb} MB")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    data = file.file.read(limit + 1)  # one byte past the limit is enough to know
+    if len(data) > limit:
+        raise HTTPException(413, f"the file is larger than {max_mb} MB")
+    return data
 
 
 def _file(data: bytes, name: str, fmt: str) -> Response:

@@ -16,7 +16,6 @@ from api.schemas import (
     QuizQuestion,
     card_fields,
 )
-from rag.errors import CardNotFound
 from rag.hits import CardFilters
 from rag.quiz import next_card
 
@@ -42,9 +41,7 @@ def quiz_next(request: QuizNextRequest, components: ComponentsDep) -> QuizNextRe
     responses={404: {"model": ErrorResponse, "description": "No card with that id."}},
 )
 def quiz_grade(request: QuizGradeRequest, components: ComponentsDep) -> QuizGradeResponse:
-    card = components.store.get_card(request.card_id)
-    if card is None:
-        raise CardNotFound(f"no card with id {request.card_id!r}")
+    card = components.store.require_card(request.card_id)
     grade = components.grader.grade(card, request.answer)
     return QuizGradeResponse(
         card_id=card.id,

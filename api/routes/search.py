@@ -15,9 +15,8 @@ router = APIRouter(tags=["search"])
 def search(
     params: Annotated[SearchParams, Query()], components: ComponentsDep, metrics: MetricsDep
 ) -> SearchResponse:
-    floor = components.settings.retrieval.search_min_score
-    if params.min_score is not None:
-        floor = params.min_score
+    default_floor = components.settings.retrieval.search_min_score
+    floor = default_floor if params.min_score is None else params.min_score
     started = time.perf_counter()
     hits = components.retriever.search(params.q, params.k, params.filters())
     metrics.observe_retrieval("search", time.perf_counter() - started)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from rag.cards import Card
+from rag.cards import DIFFICULTIES, Card, raise_problems
 from rag.errors import CardError
 
 SHORT_ANSWER_CHARS = 400
@@ -28,7 +28,7 @@ DIFFICULTY_WORDS = {
     "hard": "hard", "advanced": "hard", "expert": "hard", "senior": "hard", "difficult": "hard",
     "🚀": "hard",
 }  # fmt: skip
-DIFFICULTY_RANK = {"easy": 0, "medium": 1, "hard": 2}
+DIFFICULTY_RANK = {level: rank for rank, level in enumerate(DIFFICULTIES)}
 _NON_SLUG = re.compile(r"[^a-z0-9]+")
 
 
@@ -119,8 +119,7 @@ def to_cards(deck: str, parsed: ParsedFile) -> list[Card]:
             continue
         first_seen[card.id] = raw.where
         cards.append(card)
-    if problems:
-        raise CardError("nothing was imported:\n" + "\n".join(problems[:20]))
+    raise_problems(problems, "nothing was imported")
     if not cards:
         raise CardError("nothing was imported: no question with an answer was found")
     return cards
