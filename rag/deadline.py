@@ -90,5 +90,8 @@ def generate_within(
     """The LLM's text pieces for these messages, under the deadline: every LLM call of an
     answer or a grade goes through here."""
     return stream_with_deadline(
-        lambda: llm.stream(messages, max_tokens=max_tokens, temperature=temperature), deadline
+        lambda: llm.stream(
+            messages, max_tokens=max_tokens, temperature=temperature, until=deadline.at
+        ),
+        deadline,
     )

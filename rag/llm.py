@@ -28,8 +28,16 @@ class Generator(Protocol):
         ...
 
     def stream(
-        self, messages: Sequence[Message], *, max_tokens: int, temperature: float
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int,
+        temperature: float,
+        until: float | None = None,
     ) -> Iterator[str]:
+        """Text pieces as they come. `until` is the time.monotonic() instant after which the
+        caller no longer listens (rag.deadline): a backend must not start, or keep waiting
+        for, work whose result would arrive after it."""
         ...
 
     def status(self) -> str:
@@ -88,16 +96,28 @@ class LlamaCppGenerator:
         return "".join(self.stream(messages, max_tokens=max_tokens, temperature=temperature))
 
     def stream(
-        self, messages: Sequence[Message], *, max_tokens: int, temperature: float
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int,
+        temperature: float,
+        until: float | None = None,
     ) -> Iterator[str]:
         """Tokens as they come. Waiting for the model and generating are each bounded by
-        `timeout`, so a queue of questions or a runaway answer cannot hold a request for
-        minutes; the deadline is checked between tokens (llama.cpp cannot be interrupted)."""
+        `timeout` and by the caller's `until`, so a queue of questions or a runaway answer
+        cannot hold a request for minutes, and a request whose caller has given up never
+        takes the model (its prompt alone would cost seconds of both cores); the deadline is
+        checked between tokens (llama.cpp cannot be interrupted)."""
         self.load()
-        if not self._generate_lock.acquire(timeout=self.timeout):
-            raise LLMUnavailable(f"the bundled model stayed busy for {self.timeout:g} s")
+        wait = self.timeout if until is None else min(self.timeout, until - time.monotonic())
+        if not self._generate_lock.acquire(timeout=max(wait, 0)):
+            raise LLMUnavailable(f"the bundled model stayed busy for {max(wait, 0):g} s")
         try:
             deadline = time.monotonic() + self.timeout
+            if until is not None:
+                deadline = min(deadline, until)
+            if time.monotonic() >= deadline:
+                raise LLMUnavailable("the caller's deadline passed while the model was busy")
             chunks = self._model.create_chat_completion(
                 messages=list(messages),
                 max_tokens=max_tokens,
@@ -160,9 +180,16 @@ class OpenAICompatibleGenerator:
             raise LLMUnavailable("LLM server returned a malformed response") from exc
 
     def stream(
-        self, messages: Sequence[Message], *, max_tokens: int, temperature: float
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int,
+        temperature: float,
+        until: float | None = None,
     ) -> Iterator[str]:
         deadline = time.monotonic() + self.timeout
+        if until is not None:
+            deadline = min(deadline, until)
         chunks = self._create(
             messages, max_tokens=max_tokens, temperature=temperature, stream=True,
             deadline=deadline,

@@ -59,7 +59,12 @@ class FakeLLM:
         return "".join(self.stream(messages, max_tokens=max_tokens, temperature=temperature))
 
     def stream(
-        self, messages: Sequence[Message], *, max_tokens: int, temperature: float
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int,
+        temperature: float,
+        until: float | None = None,
     ) -> Iterator[str]:
         self.prompts.append(list(messages))
         reply = self._queue.popleft() if self._queue else self._echo(messages)

@@ -1,6 +1,8 @@
 """The OpenAI-compatible backend against tiny local servers speaking the chat API, well and
 badly: refused connections, a server that hangs past the timeout, malformed replies, 5xx."""
 
+import time
+
 import pytest
 
 from rag.components import build_llm
@@ -76,6 +78,18 @@ def test_a_stream_stalled_past_the_timeout_is_abandoned(tmp_path):
         pieces = []
         with pytest.raises(LLMUnavailable):
             for piece in llm.stream(MESSAGES, max_tokens=16, temperature=0.1):
+                pieces.append(piece)
+        assert pieces == ["Back"]
+
+
+def test_a_stream_ends_at_the_callers_deadline_before_the_backend_timeout(tmp_path):
+    """The backend allows 60 s; the caller (rag.deadline) stops listening in 0.5 s."""
+    with running(SlowStreamHandler) as base_url:
+        llm = openai_llm(tmp_path, base_url, timeout=60)
+        pieces = []
+        with pytest.raises(LLMUnavailable):
+            until = time.monotonic() + SHORT_TIMEOUT
+            for piece in llm.stream(MESSAGES, max_tokens=16, temperature=0.1, until=until):
                 pieces.append(piece)
         assert pieces == ["Back"]
 

@@ -1,0 +1,84 @@
+"""The llama.cpp backend's waits, with a stand-in for the loaded model: one generation at a
+time, and a request whose caller has given up never takes the model."""
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from rag.deadline import Deadline, LLMTimeout, generate_within
+from rag.errors import LLMUnavailable
+from rag.llm import LlamaCppGenerator
+
+MESSAGES = [{"role": "user", "content": "What is backpropagation?"}]
+
+
+class StandInModel:
+    """Answers like Llama.create_chat_completion(stream=True) and counts the prompts it was
+    given: each one would cost a prompt evaluation on the real model."""
+
+    def __init__(self) -> None:
+        self.prompts = 0
+
+    def create_chat_completion(self, **options):
+        self.prompts += 1
+        return iter([{"choices": [{"delta": {"content": word}}]} for word in ("Chain ", "rule.")])
+
+
+@pytest.fixture
+def generator(tmp_path: Path) -> LlamaCppGenerator:
+    llm = LlamaCppGenerator(tmp_path / "model.gguf", context_window=512, threads=1, timeout=600)
+    llm._model = StandInModel()  # what load() would have set
+    return llm
+
+
+def test_a_free_model_streams_the_answer(generator):
+    until = time.monotonic() + 60
+    assert "".join(generator.stream(MESSAGES, max_tokens=8, temperature=0.1, until=until)) == (
+        "Chain rule."
+    )
+    assert generator._model.prompts == 1
+
+
+def test_a_caller_whose_deadline_has_passed_never_takes_the_model(generator):
+    with pytest.raises(LLMUnavailable, match="deadline passed"):
+        list(generator.stream(MESSAGES, max_tokens=8, temperature=0.1,
+                              until=time.monotonic() - 1))  # fmt: skip
+    assert generator._model.prompts == 0
+    assert generator._generate_lock.acquire(blocking=False)  # released
+
+
+def test_waiting_for_a_busy_model_ends_at_the_callers_deadline_not_the_backend_timeout(
+    generator,
+):
+    """The backend's own timeout is 600 s; the caller's deadline is 0.2 s away. The waiting
+    request gives up at the deadline and, once the model is free, has not used it."""
+    outcome: list[BaseException] = []
+
+    def ask() -> None:
+        try:
+            list(generator.stream(MESSAGES, max_tokens=8, temperature=0.1,
+                                  until=time.monotonic() + 0.2))  # fmt: skip
+        except LLMUnavailable as exc:
+            outcome.append(exc)
+
+    with generator._generate_lock:  # another request is generating
+        waiting = threading.Thread(target=ask)
+        waiting.start()
+        waiting.join(timeout=30)
+        assert not waiting.is_alive()
+    assert len(outcome) == 1 and "busy" in str(outcome[0])
+    assert generator._model.prompts == 0
+
+
+def test_an_answer_timed_out_while_queued_leaves_the_model_unused(generator):
+    """Through rag.deadline, as answers call it: the caller gets LLMTimeout, and the worker
+    thread it leaves behind does not run the prompt once the model frees up."""
+    with generator._generate_lock:
+        with pytest.raises(LLMTimeout):
+            list(generate_within(generator, MESSAGES, Deadline(0.2), max_tokens=8,
+                                 temperature=0.1))  # fmt: skip
+        time.sleep(0.5)  # the worker's wait ends at the same deadline
+    time.sleep(0.2)
+    assert generator._model.prompts == 0
