@@ -86,7 +86,13 @@ class CardFilterParams(BaseModel):
 class CardQuery(CardFilterParams):
     """Filters and how many cards to retrieve."""
 
-    k: TopK = 5
+    k: TopK | None = Field(
+        None, description="How many cards to retrieve (1-20); default: retrieval.top_k (5)."
+    )
+
+    def top_k(self, default: int) -> int:
+        """k as asked, or the server's configured retrieval.top_k."""
+        return self.k or default
 
 
 class SearchParams(CardQuery):

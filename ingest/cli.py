@@ -35,7 +35,11 @@ out = Console()
 
 DEFAULT_MODEL = "qwen2.5-coder-1.5b-instruct"
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
-TopKOption = Annotated[int, typer.Option("-k", "--k", min=1, max=20, help="Cards to retrieve.")]
+TopKOption = Annotated[
+    int | None,
+    typer.Option("-k", "--k", min=1, max=20,
+                 help="Cards to retrieve [default: retrieval.top_k, 5]."),
+]  # fmt: skip
 
 
 @contextmanager
@@ -313,13 +317,14 @@ def serve(
 @app.command()
 def search(
     question: Annotated[str, typer.Argument(help="What to look for.")],
-    k: TopKOption = 5,
+    k: TopKOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Show the cards closest to a question (no LLM involved)."""
     with cli_errors():
         _require_question(question)
-        hits = _components(Settings()).retriever.search(question, k)
+        settings = Settings()
+        hits = _components(settings).retriever.search(question, k or settings.retrieval.top_k)
     if as_json:
         from api.schemas import SearchResult
 
@@ -336,7 +341,7 @@ def search(
 @app.command()
 def ask(
     question: Annotated[str, typer.Argument(help="The question to answer.")],
-    k: TopKOption = 5,
+    k: TopKOption = None,
     stream: Annotated[bool, typer.Option(help="Print the answer as it is generated.")] = False,
     as_json: JsonOption = False,
 ) -> None:

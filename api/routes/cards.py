@@ -57,5 +57,6 @@ def get_card(card_id: CardId, components: ComponentsDep) -> CardOut:
 def get_related(
     card_id: CardId, params: Annotated[RelatedParams, Query()], components: ComponentsDep
 ) -> RelatedResponse:
-    hits = related_cards(components.store, components.dense, card_id, params.k, params.filters())
+    k = params.top_k(components.settings.retrieval.top_k)
+    hits = related_cards(components.store, components.dense, card_id, k, params.filters())
     return RelatedResponse(card_id=card_id, related=[SearchResult.from_hit(h) for h in hits])

@@ -174,7 +174,7 @@ def ask_request(request: ChatCompletionRequest) -> AskRequest:
                           "files).", param="messages")  # fmt: skip
     options = request.cardrag
     try:
-        return AskRequest(question=last.text(), k=options.k or 5, topic=options.topic,
+        return AskRequest(question=last.text(), k=options.k, topic=options.topic,
                           difficulty=options.difficulty, deck=options.deck,
                           history=history_turns(earlier))  # fmt: skip
     except ValidationError as exc:

@@ -15,9 +15,9 @@ router = APIRouter(tags=["search"])
 def search(
     params: Annotated[SearchParams, Query()], components: ComponentsDep, metrics: MetricsDep
 ) -> SearchResponse:
-    default_floor = components.settings.retrieval.search_min_score
-    floor = default_floor if params.min_score is None else params.min_score
+    retrieval = components.settings.retrieval
+    floor = retrieval.search_min_score if params.min_score is None else params.min_score
     started = time.perf_counter()
-    hits = components.retriever.search(params.q, params.k, params.filters())
+    hits = components.retriever.search(params.q, params.top_k(retrieval.top_k), params.filters())
     metrics.observe_retrieval("search", time.perf_counter() - started)
     return SearchResponse(results=[SearchResult.from_hit(h) for h in hits if h.score >= floor])

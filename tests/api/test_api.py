@@ -1,8 +1,13 @@
 import json
 
 import pytest
+from fastapi.testclient import TestClient
 
+from api.app import create_app
+from rag.cards import all_cards, load_corpus
+from rag.components import build_components
 from rag.prompts import NOT_COVERED
+from rag.testing import HashingEmbedding
 from tests.conftest import shipped_card_count
 
 CARD_KEYS = {"card_id", "question", "short_answer", "long_answer", "topic", "difficulty", "deck"}
@@ -33,6 +38,21 @@ def test_search_drops_results_below_the_relevance_floor(client, settings):
 
 
 @pytest.mark.both_chroma_modes
+def test_k_defaults_to_the_configured_retrieval_top_k(settings, fake_llm):
+    retrieval = settings.retrieval.model_copy(update={"top_k": 3, "search_min_score": -1.0})
+    settings = settings.model_copy(update={"retrieval": retrieval})
+    components = build_components(settings, llm=fake_llm, embedder=HashingEmbedding())
+    components.indexer.sync(all_cards(load_corpus(settings.corpus_dir)))
+    with TestClient(create_app(settings, components)) as client:
+        search = client.get("/v1/search", params={"q": "dropout"}).json()
+        assert len(search["results"]) == 3
+        search = client.get("/v1/search", params={"q": "dropout", "k": 7}).json()
+        assert len(search["results"]) == 7
+        assert len(client.get("/v1/cards/dropout/related").json()["related"]) == 3
+        answer = client.post("/v1/ask", json={"question": "What is dropout?"}).json()
+        assert len(answer["cards"]) == 3
+
+
 def test_search_filters_by_topic_and_difficulty(client):
     params = {"q": "dropout", "k": 10, "topic": "regularization", "difficulty": ["easy"],
               "min_score": -1}  # fmt: skip
