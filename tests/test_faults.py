@@ -8,9 +8,11 @@ one line, and a writer killed with SIGKILL leaves no lock behind.
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,8 @@ from rag.settings import REPO_ROOT
 from tests.api.test_decks_quiz_api import CSV, upload
 from tests.conftest import make_settings
 from tests.test_cli import env, run  # noqa: F401  (env is a fixture)
+
+NOBODY = 65534
 
 
 @pytest.fixture
@@ -120,6 +124,37 @@ def test_an_unreadable_index_is_one_clear_line_and_nothing_changes(
     assert result.exit_code == 1
     assert result.stderr.startswith(f"error: {chroma}") and result.stderr.count("\n") == 1
     assert snapshot(data_dir) == before
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"),
+                    reason="root runs the CLI as an unprivileged user with setpriv")  # fmt: skip
+@pytest.mark.parametrize("command", [("ingest",), ("search", "dropout"), ("serve",)])
+def test_an_unreadable_index_is_one_clear_line_for_an_unprivileged_user(data_dir, command):
+    """The test above as CI (root) can run it: the CLI runs as `nobody` in its own process,
+    on a copy of the index that `nobody` owns, so chmod 000 really denies it."""
+    base = Path(tempfile.mkdtemp(prefix="cardrag-unreadable-"))
+    try:
+        base.chmod(0o755)
+        data = base / "data"
+        shutil.copytree(data_dir, data)
+        for path in [data, *data.rglob("*")]:
+            os.chown(path, NOBODY, NOBODY)
+        before = snapshot(data)
+        chroma = data / "chroma"
+        chroma.chmod(0)
+        as_nobody = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+        env = {**os.environ, "HOME": str(base), "CARDRAG_DATA_DIR": str(data),
+               "CARDRAG_CORPUS_DIR": str(REPO_ROOT / "corpus")}  # fmt: skip
+        result = subprocess.run([*as_nobody, sys.executable, "-m", "ingest", *command],
+                                cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                                timeout=300)  # fmt: skip
+        chroma.chmod(0o755)
+        assert result.returncode == 1, result.stderr
+        assert result.stderr.startswith(f"error: {chroma}"), result.stderr
+        assert result.stderr.count("\n") == 1, result.stderr
+        assert snapshot(data) == before
+    finally:
+        shutil.rmtree(base)
 
 
 def test_the_app_start_up_fails_fast_with_the_same_message(tmp_path):
