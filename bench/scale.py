@@ -25,7 +25,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bench.report import load_average, percentile
-from bench.serving import cardrag_server, cpu_seconds, free_port, load, peak_rss_mb, running
+from bench.serving import (
+    SEARCH_PARAMS,
+    cardrag_server,
+    cpu_seconds,
+    free_port,
+    load,
+    peak_rss_mb,
+    running,
+)
 from bench.synthetic import queries, synthetic_cards
 
 WORK = Path("/tmp/cardrag-perf")
@@ -111,7 +119,7 @@ def index_dir(system: str, size: int, vectors: str) -> Path:
 
 def run_search(size: int, system: str, requests: int, vectors: str) -> dict[str, object]:
     cards = synthetic_cards(size)
-    params = [{"q": q, "k": 5} for q in queries(cards, requests)]
+    params = [{"q": q, **SEARCH_PARAMS} for q in queries(cards, requests)]
     port = free_port()
     if system == "naive LlamaIndex":
         command = [sys.executable, "-m", "bench.naive", "serve", "--index",

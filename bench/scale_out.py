@@ -24,7 +24,15 @@ import httpx
 
 from bench.report import load_average, percentile, write_section
 from bench.scale import WORK, index_dir
-from bench.serving import cardrag_server, chroma_server, free_port, load, peak_rss_mb, running
+from bench.serving import (
+    SEARCH_PARAMS,
+    cardrag_server,
+    chroma_server,
+    free_port,
+    load,
+    peak_rss_mb,
+    running,
+)
 from bench.synthetic import queries, synthetic_cards
 from evals.retrieval import load_queries
 from rag.published import read_published
@@ -87,7 +95,7 @@ def main() -> None:
     from rag.model_assets import model_path
 
     cards = synthetic_cards(args.size)
-    params = [{"q": q, "k": 5} for q in queries(cards, args.requests)]
+    params = [{"q": q, **SEARCH_PARAMS} for q in queries(cards, args.requests)]
     asks = [q.question for q in load_queries(split="dev") if q.primary()][: args.answers]
     rows = []
     chroma_port, llm_port = free_port(), free_port()
