@@ -6,9 +6,7 @@ corpus/ and those files together: `cardrag ingest`, an import and a removal all 
 indexer the same full set of cards, so none of them drops another's deck.
 """
 
-import os
 import re
-import tempfile
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,6 +24,7 @@ from rag.cards import (
     check_unique,
     load_corpus,
 )
+from rag.durable import write_atomically
 from rag.errors import CardError, DeckNotFound
 from rag.importers import parse_file
 from rag.importers.common import to_cards
@@ -146,7 +145,7 @@ class DeckLibrary:
             if previous is None:
                 path.unlink(missing_ok=True)
             else:
-                _write_atomically(path, previous)
+                write_atomically(path, previous)
             raise
 
     def _find(self, decks: Sequence[Deck], name: str) -> Deck:
@@ -179,27 +178,13 @@ def write_deck_file(deck: Deck) -> None:
         "cards": [_card_entry(card) for card in deck.cards],
     }
     text = yaml.dump(document, Dumper=_DeckDumper, sort_keys=False, allow_unicode=True, width=100)
-    _write_atomically(deck.path, text.encode("utf-8"))
+    write_atomically(deck.path, text.encode("utf-8"))
 
 
 def _card_entry(card: Card) -> dict[str, Any]:
     data = card.model_dump(exclude={"deck"})
     data["tags"] = list(card.tags)
     return {key: data[key] for key in CARD_FIELD_ORDER if key != "tags" or data["tags"]}
-
-
-def _write_atomically(path: Path, content: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(content)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(partial, path)
-    except BaseException:
-        Path(partial).unlink(missing_ok=True)
-        raise
 
 
 class _DeckDumper(yaml.SafeDumper):

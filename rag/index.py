@@ -17,7 +17,6 @@ changes nothing writes nothing. One writer at a time (rag.lock).
 """
 
 import logging
-import os
 import shutil
 import sqlite3
 import threading
@@ -41,6 +40,7 @@ from llama_index.core.schema import (
 from llama_index.core.storage.docstore import SimpleDocumentStore
 
 from rag.cards import Card
+from rag.durable import PARTIAL_SUFFIX, move_into_place, partial_of
 from rag.errors import CardragError
 from rag.lock import writer_lock
 from rag.published import (
@@ -205,7 +205,7 @@ class CardIndexer:
                 self.client.delete_collection(collection.name)
                 log.info("dropped %s", collection.name)
         for path in (self.data_dir / DOCSTORE_DIR).glob("*.json*"):
-            if path.name.removesuffix(".partial").removesuffix(".json") not in keep:
+            if path.name.removesuffix(PARTIAL_SUFFIX).removesuffix(".json") not in keep:
                 path.unlink()
         if self.base not in keep:
             (self.data_dir / LEGACY_DOCSTORE).unlink(missing_ok=True)
@@ -284,11 +284,9 @@ def _load_docstore(path: Path) -> SimpleDocumentStore:
 def _save_docstore(docstore: SimpleDocumentStore, path: Path) -> None:
     # Written beside and renamed over: a crash mid-write never leaves a torn docstore.
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".json.partial")
+    partial = partial_of(path)
     docstore.persist(persist_path=str(partial))
-    with open(partial, "rb+") as written:  # on disk before the pointer can name it
-        os.fsync(written.fileno())
-    os.replace(partial, path)
+    move_into_place(partial, path)  # on disk before the pointer can name it
 
 
 def _diff(docstore: SimpleDocumentStore, documents: Sequence[Document]) -> dict[str, int]:

@@ -12,12 +12,12 @@ that changes anything moves it to the scheme.
 """
 
 import json
-import os
 import re
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from rag.durable import write_atomically
 from rag.errors import IndexUnavailable
 
 POINTER_FILE = "active.json"
@@ -76,21 +76,7 @@ def read_published(data_dir: Path) -> Published | None:
 
 
 def write_published(data_dir: Path, published: Published) -> None:
-    """Replace the pointer atomically and durably: write a temporary file, fsync it,
-    rename it over the pointer, fsync the directory (so the rename survives a power cut)."""
-    path = data_dir / POINTER_FILE
-    partial = path.with_name(f".{POINTER_FILE}.partial")
-    with open(partial, "w") as out:
-        out.write(json.dumps(published.model_dump(), indent=2) + "\n")
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(partial, path)
-    fsync_directory(data_dir)
-
-
-def fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    """Replace the pointer atomically and durably (rag.durable): the directory is fsynced
+    too, so the rename, the moment of publication, survives a power cut."""
+    content = json.dumps(published.model_dump(), indent=2) + "\n"
+    write_atomically(data_dir / POINTER_FILE, content.encode(), sync_directory=True)
