@@ -9,6 +9,7 @@ from rag.answer import Answer
 from rag.cards import SLUG_PATTERN, Difficulty
 from rag.export import ExportFormat
 from rag.hits import CardFilters, ScoredCard
+from rag.limits import MAX_LEARNER_ANSWER_CHARS, MAX_QUESTION_CHARS
 from rag.llm import Message
 
 # Conversation limits, shared with the chat API (which trims to them instead of refusing).
@@ -30,7 +31,7 @@ def plain_text(value: str) -> str:
 
 Question = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=1000),
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_QUESTION_CHARS),
     AfterValidator(plain_text),
     Field(
         description="A free-text question: 1 to 1,000 characters once surrounding whitespace "
@@ -280,7 +281,9 @@ class QuizGradeRequest(BaseModel):
     card_id: Annotated[str, StringConstraints(min_length=1, max_length=120)]
     answer: Annotated[
         str,
-        StringConstraints(strip_whitespace=True, min_length=1, max_length=2000),
+        StringConstraints(
+            strip_whitespace=True, min_length=1, max_length=MAX_LEARNER_ANSWER_CHARS
+        ),
         Field(description="The learner's answer, 1 to 2,000 characters."),
     ]
 

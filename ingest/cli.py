@@ -19,6 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from rag.errors import CardNotFound, CardragError
+from rag.limits import MAX_LEARNER_ANSWER_CHARS, MAX_QUESTION_CHARS
 from rag.settings import Settings
 
 app = typer.Typer(
@@ -239,8 +240,11 @@ def quiz(
         if not answer:
             out.print(f"Answer: {pick.card.short_answer}", highlight=False, markup=False)
             continue
+        if len(answer) > MAX_LEARNER_ANSWER_CHARS:
+            out.print(f"(graded on the first {MAX_LEARNER_ANSWER_CHARS:,} characters)")
+            answer = answer[:MAX_LEARNER_ANSWER_CHARS]
         with cli_errors():
-            grade = components.grader.grade(pick.card, answer[:2000])
+            grade = components.grader.grade(pick.card, answer)
         _print_grade(grade)
         if grade.score is not None:
             scores.append(grade.score)
@@ -473,8 +477,8 @@ def _log_steps() -> None:
 def _require_question(question: str) -> None:
     if not question.strip():
         raise CardragError("the question is empty")
-    if len(question) > 1000:
-        raise CardragError("the question is longer than 1,000 characters")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise CardragError(f"the question is longer than {MAX_QUESTION_CHARS:,} characters")
 
 
 def _answer_eval(
