@@ -46,7 +46,11 @@ def build_llm(settings: Settings) -> Generator:
         case "bundled":
             path = llm.model_path or model_path(settings.models_dir, llm.model)
             return LlamaCppGenerator(
-                path, context_window=llm.context_window, threads=llm.threads, timeout=llm.timeout
+                path,
+                context_window=llm.context_window,
+                threads=llm.threads,
+                batch_size=llm.batch_size,
+                timeout=llm.timeout,
             )
         case "openai":
             if not llm.base_url:

@@ -60,13 +60,15 @@ class LlamaCppGenerator:
         *,
         context_window: int,
         threads: int,
+        batch_size: int = 512,
         timeout: float = 600.0,
         seed: int = 7,
     ):
         self.model_path = model_path
         self.description = f"llama.cpp:{model_path.name}"
         self.timeout = timeout
-        self._options = {"n_ctx": context_window, "n_threads": threads, "seed": seed}
+        self._options = {"n_ctx": context_window, "n_threads": threads, "n_batch": batch_size,
+                         "seed": seed}  # fmt: skip
         self._model: Any = None
         self._load_lock = threading.Lock()
         # llama.cpp contexts are not thread-safe: one generation at a time per model.
@@ -82,12 +84,7 @@ class LlamaCppGenerator:
                 )
             from llama_cpp import Llama
 
-            self._model = Llama(
-                model_path=str(self.model_path),
-                n_batch=512,
-                verbose=False,
-                **self._options,
-            )
+            self._model = Llama(model_path=str(self.model_path), verbose=False, **self._options)
 
     def status(self) -> str:
         return "ready" if self._model is not None else "not loaded"

@@ -82,3 +82,13 @@ def test_an_answer_timed_out_while_queued_leaves_the_model_unused(generator):
         time.sleep(0.5)  # the worker's wait ends at the same deadline
     time.sleep(0.2)
     assert generator._model.prompts == 0
+
+
+def test_the_batch_size_setting_reaches_llama_cpp(tmp_path):
+    from rag.components import build_llm
+    from tests.conftest import make_settings
+
+    settings = make_settings(tmp_path, llm={"backend": "bundled", "preload": False,
+                                            "model_path": tmp_path / "m.gguf", "batch_size": 128})  # fmt: skip
+    llm = build_llm(settings)
+    assert isinstance(llm, LlamaCppGenerator) and llm._options["n_batch"] == 128
