@@ -88,7 +88,8 @@ def test_the_batch_size_setting_reaches_llama_cpp(tmp_path):
     from rag.components import build_llm
     from tests.conftest import make_settings
 
-    settings = make_settings(tmp_path, llm={"backend": "bundled", "preload": False,
-                                            "model_path": tmp_path / "m.gguf", "batch_size": 128})  # fmt: skip
+    llm_settings = {"backend": "bundled", "preload": False, "model_path": tmp_path / "m.gguf",
+                    "batch_size": 128}  # fmt: skip
+    settings = make_settings(tmp_path, llm=llm_settings)
     llm = build_llm(settings)
     assert isinstance(llm, LlamaCppGenerator) and llm._options["n_batch"] == 128
