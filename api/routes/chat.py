@@ -52,6 +52,7 @@ from api.openai_schemas import (
     now,
     unsupported_parameter,
 )
+from api.request_context import REQUEST_ID_SCOPE_KEY
 from api.schemas import MAX_HISTORY_TURNS, MAX_TURN_CHARS, AskRequest, citations_of
 from rag.answer import Answer, Answerer
 from rag.errors import CardragError
@@ -138,7 +139,7 @@ def get_model(model: str) -> ModelCard:
     },
 )
 def chat_completions(
-    request: ChatCompletionRequest, components: ComponentsDep, metrics: MetricsDep
+    request: ChatCompletionRequest, components: ComponentsDep, metrics: MetricsDep, http: Request
 ) -> ChatCompletion | EventSourceResponse:
     require_known_model(request.model)
     if refused := unsupported_parameter(request):
@@ -147,7 +148,7 @@ def chat_completions(
     ask = ask_request(request)
     answerer = components.answerer
     if request.stream:
-        chunks = completion_chunks(answerer, ask, metrics)
+        chunks = completion_chunks(answerer, ask, metrics, http.scope.get(REQUEST_ID_SCOPE_KEY))
         return EventSourceResponse(chunks, sep="\n", ping=15)
     answer = answerer.ask(ask.question, ask.k, ask.filters(), ask.turns())
     metrics.observe_answer(answer.timings, "chat")
@@ -213,7 +214,7 @@ def answer_text(answer: Answer) -> str:
 
 
 def completion_chunks(
-    answerer: Answerer, ask: AskRequest, metrics: Metrics
+    answerer: Answerer, ask: AskRequest, metrics: Metrics, request_id: str | None = None
 ) -> Iterator[dict[str, str]]:
     """chat.completion.chunk events: the role at once, the grounded text in word-sized
     pieces, a last chunk with finish_reason and the citations, then [DONE]."""
@@ -235,7 +236,8 @@ def completion_chunks(
     except Exception:
         # The status line is sent: OpenAI's in-stream error object is the only way left to
         # tell the client (the openai SDK raises it as an APIError).
-        log.exception("answer failed during a chat completion stream")
+        log.exception("answer failed during a chat completion stream (request_id=%s)",
+                      request_id)  # fmt: skip
         error = {"message": "internal server error", "type": "server_error"}
         yield {"data": json.dumps({"error": error})}
         return

@@ -87,7 +87,9 @@ def test_sampling_parameters_and_unknown_fields_are_accepted(client, fake_llm):
     assert response.status_code == 200, response.text
 
 
-def test_a_failure_inside_a_stream_is_an_openai_error_event(client, components, monkeypatch):
+def test_a_failure_inside_a_stream_is_an_openai_error_event(
+    client, components, monkeypatch, caplog
+):
     def broken(*args, **kwargs):
         raise RuntimeError("index went away")
 
@@ -99,6 +101,8 @@ def test_a_failure_inside_a_stream_is_an_openai_error_event(client, components, 
     assert json.loads(data[0])["choices"][0]["delta"]["role"] == "assistant"
     assert json.loads(data[-1])["error"]["type"] == "server_error"
     assert "index went away" not in " ".join(data)
+    request_id = response.headers["x-request-id"]
+    assert any(request_id in r.getMessage() and r.exc_info for r in caplog.records)
 
 
 def test_other_routes_keep_their_own_error_shape(client):
