@@ -26,13 +26,12 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 
 from rag.cards import Card
 from rag.citations import markers_in, strip_markers
-from rag.lexical import STEMMER
+from rag.lexical import STEMMER, words
 from rag.similarity import cosines
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _LEADING_MARKERS = re.compile(r"^((?:\[\d+\]\s*)+)")
 _TRAILING_PUNCT = re.compile(r"([.!?:;]+)$")
-_WORD = re.compile(r"[a-z0-9]+")
 _STOPWORDS = frozenset(STOPWORDS_EN_PLUS)
 
 # The stored vector of each card, or None where the live index no longer holds that card.
@@ -134,8 +133,8 @@ def _with_marker(sentence: str, number: int) -> str:
 
 
 def content_words(text: str) -> set[str]:
-    words = [w for w in _WORD.findall(text.lower()) if w not in _STOPWORDS and len(w) > 1]
-    return set(STEMMER.stemWords(words))
+    kept = [w for w in words(text) if w not in _STOPWORDS and len(w) > 1]
+    return set(STEMMER.stemWords(kept))
 
 
 def _word_shares(sentences: Sequence[str], card_texts: Sequence[str]) -> np.ndarray:

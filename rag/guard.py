@@ -15,14 +15,14 @@ payloads; tests check that no card of the shipped corpus trips them.
 import re
 
 from rag.grounding import split_sentences
+from rag.lexical import words
 
-_WORD = re.compile(r"[a-z0-9]+")
 _SHINGLE = 6
 
 
 def _shingles(text: str) -> set[tuple[str, ...]]:
-    words = _WORD.findall(text.lower())
-    return {tuple(words[i : i + _SHINGLE]) for i in range(len(words) - _SHINGLE + 1)}
+    split = words(text)
+    return {tuple(split[i : i + _SHINGLE]) for i in range(len(split) - _SHINGLE + 1)}
 
 
 def repeats(text: str, instructions: str) -> bool:

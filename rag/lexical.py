@@ -20,6 +20,13 @@ from rag.hits import CardFilters, ScoredCard
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
 _WORDISH = re.compile(r"[A-Za-z][A-Za-z0-9]*")
 STEMMER = Stemmer.Stemmer("english")  # shared with rag.grounding: one stemming everywhere
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def words(text: str) -> list[str]:
+    """Lower-case alphanumeric words: the one word split of grounding, the output guard
+    and the hashing test embedder."""
+    return _WORD.findall(text.lower())
 
 
 def expand_compounds(text: str) -> str:

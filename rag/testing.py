@@ -15,10 +15,10 @@ from collections.abc import Iterator, Sequence
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from pydantic import PrivateAttr
 
+from rag.lexical import words
 from rag.llm import Message
 
 DEFAULT_FAKE_REPLY = "According to the cards, this is covered in [1]."
-_WORD = re.compile(r"[a-z0-9]+")
 _SHORT_ANSWER = re.compile(r"^Short answer: (.+)$", re.M)
 _LAST_HUMAN_TURN = re.compile(r"^Human: (.+)$", re.M)
 _FOLLOW_UP = re.compile(r"<Follow Up Message>\n(.+?)\n", re.S)
@@ -110,7 +110,7 @@ class HashingEmbedding(BaseEmbedding):
     def _embed(self, text: str) -> list[float]:
         self._calls += 1
         vector = [0.0] * self.dimensions
-        for word in _WORD.findall(text.lower()):
+        for word in words(text):
             digest = hashlib.blake2b(word.encode(), digest_size=8).digest()
             bucket = int.from_bytes(digest[:4], "little") % self.dimensions
             vector[bucket] += 1.0 if digest[4] & 1 else -1.0
