@@ -62,6 +62,7 @@ bench: install
 	$(BIN)/python -m bench.scale --sizes 1000 --vectors encoder --skip-search
 	$(BIN)/python -m bench.scale --sizes 1000 10000 --vectors hashing
 	$(BIN)/python -m bench.answer_latency
+	$(BIN)/python -m bench.serving_memory
 	$(BIN)/python -m bench.scale_out
 	$(BIN)/python -m bench.search_latency
 
