@@ -110,6 +110,16 @@ def test_removing_a_card_removes_it_from_chroma(settings):
     assert cards[0].id not in {hit.card.id for hit in found}
 
 
+def test_removing_every_card_leaves_an_empty_index_that_searches_and_refuses(settings):
+    components, _ = build(settings)
+    cards = corpus_cards()
+    components.indexer.sync(cards)
+    assert components.indexer.sync([]).removed == len(cards)
+    assert components.store.count() == 0
+    assert components.retriever.search(cards[0].question, 5) == []
+    assert components.dense.search(cards[0].question, 5) == []
+
+
 def test_each_change_publishes_a_new_collection_and_keeps_only_the_one_it_replaced(settings):
     components, _ = build(settings)
     cards = corpus_cards()
