@@ -60,7 +60,7 @@ class LlamaCppGenerator:
         *,
         context_window: int,
         threads: int,
-        batch_size: int = 512,
+        batch_size: int = 128,
         timeout: float = 600.0,
         seed: int = 7,
     ):

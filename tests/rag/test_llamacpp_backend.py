@@ -89,7 +89,7 @@ def test_the_batch_size_setting_reaches_llama_cpp(tmp_path):
     from tests.conftest import make_settings
 
     llm_settings = {"backend": "bundled", "preload": False, "model_path": tmp_path / "m.gguf",
-                    "batch_size": 128}  # fmt: skip
+                    "batch_size": 64}  # fmt: skip
     settings = make_settings(tmp_path, llm=llm_settings)
     llm = build_llm(settings)
-    assert isinstance(llm, LlamaCppGenerator) and llm._options["n_batch"] == 128
+    assert isinstance(llm, LlamaCppGenerator) and llm._options["n_batch"] == 64
