@@ -286,6 +286,90 @@ function cardFromHash() {
   if (match) openCard(decodeURIComponent(match[1]));
 }
 
+// ---- quiz ------------------------------------------------------------------------------
+// POST v1/quiz/next picks a card the session has not seen (the page keeps the seen ids;
+// the server is stateless), POST v1/quiz/grade grades the learner's answer against it.
+
+const quiz = { seen: [], card: null };
+
+async function postJson(path, body) {
+  return fetch(api(path), {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+}
+
+async function nextQuizQuestion() {
+  $("quiz").hidden = false;
+  $("quiz-result").replaceChildren();
+  $("quiz-answer").value = "";
+  let response;
+  try {
+    response = await postJson("v1/quiz/next", { ...activeFilters(), seen: quiz.seen });
+  } catch {
+    $("quiz-question").textContent = "cardrag cannot be reached right now.";
+    return;
+  }
+  if (!response.ok) {
+    $("quiz-question").textContent = await errorMessage(response);
+    return;
+  }
+  const { card, remaining } = await response.json();
+  quiz.card = card;
+  $("quiz-form").hidden = !card;
+  if (!card) {
+    $("quiz-meta").textContent = "";
+    $("quiz-question").textContent = quiz.seen.length
+      ? "You have seen every card that matches these filters."
+      : "No card matches these filters.";
+    return;
+  }
+  quiz.seen.push(card.card_id);
+  $("quiz-meta").textContent = `${card.topic.replaceAll("-", " ")} · ${card.difficulty} · ${remaining} more`;
+  $("quiz-question").textContent = card.question;
+  $("quiz-answer").focus();
+}
+
+async function gradeQuizAnswer(answer) {
+  const result = $("quiz-result");
+  result.replaceChildren(element("p", "typing", "Grading against the card…"));
+  let response;
+  try {
+    response = await postJson("v1/quiz/grade", { card_id: quiz.card.card_id, answer });
+  } catch {
+    result.replaceChildren(element("p", "notice error", "cardrag cannot be reached right now."));
+    return;
+  }
+  if (!response.ok) {
+    result.replaceChildren(element("p", "notice error", await errorMessage(response)));
+    return;
+  }
+  const grade = await response.json();
+  const parts = [];
+  if (grade.score === null) {
+    parts.push(element("p", "notice degraded", grade.note || "The grader is unavailable: compare with the card yourself."));
+  } else {
+    parts.push(element("p", "score", `Score: ${Math.round(grade.score * 100)} %`));
+  }
+  for (const [title, points, className] of [["Right", grade.right, "right"], ["Missing", grade.missing, "missing"]]) {
+    if (!points.length) continue;
+    parts.push(element("h3", "", title));
+    const list = element("ul", className);
+    for (const point of points) list.append(element("li", "", point));
+    parts.push(list);
+  }
+  const source = element("p", "sources");
+  source.append("Graded against ", cardLink(grade.citation.card_id, grade.reference.question));
+  parts.push(source);
+  result.replaceChildren(...parts);
+}
+
+function stopQuiz() {
+  $("quiz").hidden = true;
+  quiz.card = null;
+}
+
 // ---- wiring --------------------------------------------------------------------------
 
 function init() {
@@ -320,6 +404,20 @@ function init() {
     input.focus();
   });
   $("close-card").addEventListener("click", closeCard);
+  $("quiz-start").addEventListener("click", nextQuizQuestion);
+  $("quiz-next").addEventListener("click", nextQuizQuestion);
+  $("quiz-stop").addEventListener("click", stopQuiz);
+  $("quiz-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const answer = $("quiz-answer").value.trim();
+    if (!answer || !quiz.card) return;
+    $("quiz-grade").disabled = true;
+    try {
+      await gradeQuizAnswer(answer);
+    } finally {
+      $("quiz-grade").disabled = false;
+    }
+  });
   window.addEventListener("hashchange", cardFromHash);
   cardFromHash();
   loadFilters();

@@ -227,3 +227,33 @@ def test_other_sites_cannot_frame_the_page_by_default(page, live_server, other_s
         page.goto(f"{other_site}/notes?cardrag={live_server}")
     expect(page.frame_locator("iframe").locator("#question")).to_have_count(0)
     assert any("frame-ancestors 'self'" in error for error in page.console_errors)
+
+
+def test_quiz_asks_a_card_grades_the_answer_and_cites_the_card(page, live_server, fake_llm):
+    page.goto(live_server)
+    expect(page.locator("#filter-topic option")).not_to_have_count(1)  # facets loaded
+    page.click("#quiz-start")
+    question = page.locator("#quiz-question")
+    expect(question).not_to_be_empty()
+    expect(page.locator("#quiz-meta")).to_contain_text("more")
+    asked = question.inner_text()
+    point = "the chain rule gives the gradient of each weight"
+    fake_llm.enqueue(f'{{"score": 0.8, "right": ["{point}"], "missing": ["the learning rate"]}}')
+    page.fill("#quiz-answer", f"I think {point}.")
+    page.click("#quiz-grade")
+    result = page.locator("#quiz-result")
+    expect(result.locator(".score")).to_contain_text("%")
+    expect(result.locator("ul.right li")).to_contain_text([point])
+    expect(result.locator("ul.missing li")).to_contain_text(["the learning rate"])
+    source = result.locator("a.cite")
+    expect(source).to_have_text(asked)
+    source.click()
+    expect(page.locator("#card-question")).to_have_text(asked)
+
+    with page.expect_request("**/v1/quiz/next") as sent:
+        page.click("#quiz-next")
+    assert len(sent.value.post_data_json["seen"]) == 1  # the card just asked is not asked again
+    expect(question).not_to_have_text(asked)
+    page.click("#quiz-stop")
+    expect(page.locator("#quiz")).to_be_hidden()
+    assert page.console_errors == []
