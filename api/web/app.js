@@ -106,6 +106,15 @@ async function* serverSentEvents(response) {
   }
 }
 
+// POST a JSON body: the answer stream and the quiz both send one.
+async function postJson(path, body, headers = {}) {
+  return fetch(api(path), {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: JSON.stringify(body),
+  });
+}
+
 async function errorMessage(response) {
   try {
     const body = await response.json();
@@ -144,11 +153,7 @@ async function ask(question) {
   };
   let response;
   try {
-    response = await fetch(api("v1/ask"), {
-      method: "POST",
-      headers: { "content-type": "application/json", accept: "text/event-stream" },
-      body: JSON.stringify(body),
-    });
+    response = await postJson("v1/ask", body, { accept: "text/event-stream" });
   } catch {
     return showError(turn, "cardrag cannot be reached right now. Check the connection and try again.");
   }
@@ -291,14 +296,6 @@ function cardFromHash() {
 // the server is stateless), POST v1/quiz/grade grades the learner's answer against it.
 
 const quiz = { seen: [], card: null };
-
-async function postJson(path, body) {
-  return fetch(api(path), {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(body),
-  });
-}
 
 async function nextQuizQuestion() {
   $("quiz").hidden = false;
