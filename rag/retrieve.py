@@ -31,10 +31,7 @@ class CardRetriever:
     ) -> list[ScoredCard]:
         """Top-k in one given collection (a hybrid search pins one for all its parts)."""
         # No count() round trip before each query (~3.5 ms, 6 % of a search's CPU at 10k
-        # cards): an empty collection answers an empty list; only "nothing ingested yet"
-        # (EmptyStore, no collection at all) needs the guard.
-        if store.vector_store is None:
-            return []
+        # cards): an empty collection answers an empty list, and so does EmptyStore.
         result = store.vector_store.query(
             VectorStoreQuery(
                 query_embedding=embedding,
