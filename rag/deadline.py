@@ -36,6 +36,10 @@ class Deadline:
         return self.at - time.monotonic()
 
 
+def _timed_out(deadline: Deadline) -> LLMTimeout:
+    return LLMTimeout(f"the LLM did not answer within {deadline.seconds:g} s")
+
+
 def stream_with_deadline(
     open_stream: Callable[[], Iterator[str]], deadline: Deadline
 ) -> Iterator[str]:
@@ -69,9 +73,13 @@ def stream_with_deadline(
             try:
                 item = pieces.get(timeout=max(deadline.remaining(), 0))
             except queue.Empty:
-                raise LLMTimeout(f"the LLM did not answer within {deadline.seconds:g} s") from None
+                raise _timed_out(deadline) from None
             if item is _DONE:
                 return
+            if isinstance(item, LLMUnavailable) and deadline.remaining() <= 0:
+                # The worker and the caller wait for the same deadline, so the backend's own
+                # "busy until your deadline" can win the race: it is still the deadline's doing.
+                raise _timed_out(deadline) from item
             if isinstance(item, BaseException):
                 raise item
             yield item  # type: ignore[misc]
