@@ -28,9 +28,11 @@ $(VENV)/.installed: pyproject.toml
 
 models: $(VENV)/.installed
 	$(BIN)/cardrag models fetch $(MODEL)
+	$(BIN)/cardrag models encoder
 
 test-models: $(VENV)/.installed
 	$(BIN)/cardrag models fetch $(TEST_MODEL)
+	$(BIN)/cardrag models encoder
 
 ingest: install
 	$(BIN)/cardrag ingest

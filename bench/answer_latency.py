@@ -138,7 +138,7 @@ def main() -> None:
     llm = LlamaCppLLM(model=model, max_tokens=settings.llm.max_tokens,
                       temperature=settings.llm.temperature)  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
-        index = build(cards, build_embedder(settings.embedder), Path(tmp))
+        index = build(cards, build_embedder(settings.embedder, settings.models_dir), Path(tmp))
     engine = index.as_query_engine(llm=llm, streaming=True, similarity_top_k=5)
     port = free_port()
     rows: dict[str, list[dict]] = {"cardrag (HTTP, SSE)": [], "raw llama.cpp": [],

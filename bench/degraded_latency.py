@@ -97,7 +97,8 @@ def main() -> None:
     args = parser.parse_args()
     faults = {"hangs": hanging_server(), "refuses connections": refusing_port(),
               "malformed JSON": malformed_server()}  # fmt: skip
-    embedder = build_embedder(Settings().embedder)  # loaded once for the six runs
+    settings = Settings()
+    embedder = build_embedder(settings.embedder, settings.models_dir)  # once for the six runs
     rows = []
     for fault, port in faults.items():
         for stream in (False, True):

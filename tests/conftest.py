@@ -169,7 +169,7 @@ def live_server(settings: Settings, components: Components) -> Iterator[str]:
 # Real encoder (all-MiniLM-L6-v2) and a real Chroma index on disk, built once per session.
 @pytest.fixture(scope="session")
 def real_embedder():
-    return build_embedder(EmbedderSettings())
+    return build_embedder(EmbedderSettings(), Settings().models_dir)
 
 
 @pytest.fixture(scope="session")

@@ -35,6 +35,16 @@ def test_import_ingest_search_ask_need_no_network(tmp_path):
     assert report["citations"]
 
 
+def test_exporting_the_encoder_on_first_use_needs_no_network(tmp_path):
+    """A models folder without the ONNX export: the first use exports it from the installed
+    weights (torch, transformers and onnx loaded, all with the network blocked)."""
+    report = run_probe(tmp_path, CARDRAG_LLM__BACKEND="fake",
+                       CARDRAG_MODELS_DIR=str(tmp_path / "models"))  # fmt: skip
+    assert report["attempts"] == []
+    assert report["top"].startswith("dropout")
+    assert list((tmp_path / "models" / "encoders").glob("*/model.onnx"))
+
+
 @pytest.mark.slow
 def test_the_real_bundled_llm_answers_offline(tmp_path):
     report = run_probe(
