@@ -57,8 +57,8 @@ def main() -> None:
         "",
         f"GET /v1/search, k=5, the {len(load_queries())} eval questions × {ROUNDS} rounds, "
         f"shipped corpus ({len(all_cards(load_corpus(Settings().corpus_dir)))} cards), "
-        "real encoder (2 torch threads) and embedded Chroma, through the ASGI app in-process "
-        "(no socket). "
+        "real encoder (onnxruntime, 2 threads) and embedded Chroma, through the ASGI app "
+        "in-process (no socket). "
         "`dense` is the retriever before hybrid search; `hybrid` is cardrag's default. "
         f"Load average after the run: {load_average()}.",
         "",
