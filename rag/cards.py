@@ -80,13 +80,18 @@ def load_corpus(corpus_dir: Path, imported_dirs: Sequence[Path] = ()) -> list[De
     (which need not exist yet), or raise one CardError naming every problem found."""
     if not corpus_dir.is_dir():
         raise CardError(f"{corpus_dir}: corpus directory not found")
-    folders = [corpus_dir, *(d for d in imported_dirs if d.is_dir())]
-    paths = [p for d in folders for p in sorted(d.rglob("*")) if p.suffix in DECK_SUFFIXES]
+    paths = deck_paths(corpus_dir, imported_dirs)
     problems: list[str] = []
     decks = [deck for path in paths if (deck := _load_deck(path, problems)) is not None]
     problems.extend(duplicate_problems(decks))
     raise_problems(problems, "invalid corpus, nothing was ingested")
     return decks
+
+
+def deck_paths(corpus_dir: Path, imported_dirs: Sequence[Path] = ()) -> list[Path]:
+    """The deck files load_corpus reads, in the order it reads them."""
+    folders = [d for d in (corpus_dir, *imported_dirs) if d.is_dir()]
+    return [p for d in folders for p in sorted(d.rglob("*")) if p.suffix in DECK_SUFFIXES]
 
 
 def check_unique(decks: Sequence[Deck]) -> None:

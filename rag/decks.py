@@ -22,6 +22,7 @@ from rag.cards import (
     DeckHeader,
     all_cards,
     check_unique,
+    deck_paths,
     load_corpus,
 )
 from rag.durable import write_atomically
@@ -64,13 +65,26 @@ class DeckLibrary:
         self.corpus_dir = corpus_dir
         self.imported_dir = imported_dir
         self._lock = threading.Lock()
+        self._parsed: tuple[tuple[tuple[str, int, int], ...], list[Deck]] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "DeckLibrary":
         return cls(settings.corpus_dir, settings.data_dir / IMPORTED_SUBDIR)
 
     def decks(self) -> list[Deck]:
-        return load_corpus(self.corpus_dir, [self.imported_dir])
+        """Every deck, parsed again only when the deck files have changed (another set of
+        files, or a file's size or modification time in ns): GET /v1/decks, the quiz and
+        exports would otherwise parse every YAML file on each request."""
+        signature = self._files_signature()
+        parsed = self._parsed
+        if parsed is None or parsed[0] != signature:
+            parsed = (signature, load_corpus(self.corpus_dir, [self.imported_dir]))
+            self._parsed = parsed
+        return list(parsed[1])
+
+    def _files_signature(self) -> tuple[tuple[str, int, int], ...]:
+        stats = ((path, path.stat()) for path in deck_paths(self.corpus_dir, [self.imported_dir]))
+        return tuple((str(path), st.st_mtime_ns, st.st_size) for path, st in stats)
 
     def all_cards(self) -> list[Card]:
         """Every card of corpus/ and the imported decks: what the index must hold."""

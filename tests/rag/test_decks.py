@@ -1,13 +1,17 @@
 """The deck library: imported decks kept as card files, synced with the corpus together."""
 
+import shutil
+
 import pytest
 import yaml
 
+from rag import decks as decks_module
 from rag.cards import load_corpus
+from rag.decks import DeckLibrary
 from rag.errors import CardError, DeckNotFound
 from rag.export import to_apkg
 from rag.hits import CardFilters
-from tests.conftest import THEORY_MD
+from tests.conftest import CORPUS, THEORY_MD
 
 CSV = (
     "question,answer,topic,difficulty\n"
@@ -131,3 +135,24 @@ def test_theory_md_imports_and_searches(components):
     card = components.retriever.search("K-fold cross-validation", 3, theory)[0].card
     assert card.question == "What is K-fold cross-validation?"
     assert card.topic == "validation" and card.deck == "ds-theory"
+
+
+def test_decks_are_parsed_again_only_when_a_deck_file_changes(tmp_path, monkeypatch):
+    corpus = tmp_path / "corpus"
+    shutil.copytree(CORPUS, corpus)
+    library = DeckLibrary(corpus, tmp_path / "imported")
+    parses = []
+    real_load = decks_module.load_corpus
+    monkeypatch.setattr(decks_module, "load_corpus",
+                        lambda *args: parses.append(1) or real_load(*args))  # fmt: skip
+    first = library.decks()
+    assert library.decks() == first and len(parses) == 1
+
+    deck_file = sorted(corpus.glob("*.yaml"))[0]
+    edited = deck_file.read_text().replace("title:", "title: Edited", 1)
+    deck_file.write_text(edited)
+    assert any(d.header.title.startswith("Edited") for d in library.decks())
+    assert len(parses) == 2
+
+    deck_file.unlink()
+    assert len(library.decks()) == len(first) - 1 and len(parses) == 3
