@@ -146,10 +146,11 @@ def write_report(results: dict) -> None:
     plot_ingest(results)
     today = f"{datetime.now(UTC):%Y-%m-%d}"
     write_section("scale-ingest", "\n".join([
-        f"## Ingestion vs corpus size ({today}, 2 cores shared, `python -m bench.scale`)",
+        f"## Ingestion vs corpus size ({today}, 2 cores, `python -m bench.scale`)",
         "",
         "Synthetic decks (bench/synthetic.py: corpus words, real card lengths), each system in "
-        "a fresh process. *raw encode* is `SentenceTransformer.encode` (batch 32) on the same "
+        "a fresh process. *raw encode* is the configured encoder on its own (the onnxruntime "
+        "session; `SentenceTransformer.encode`, batch 32, before session 4) on the same "
         "texts in cardrag's ingest process, right before its ingest; the ratio is "
         "ingest cards/s over raw cards/s (target ≥ 0.8×). Re-ingest: the same cards again, "
         "nothing changed (target ≤ 3 % of the full ingest). *hashing*: the hashing fake "
@@ -157,7 +158,7 @@ def write_report(results: dict) -> None:
         "(pipeline, docstore, Chroma); it is how the larger sizes were indexed for the search "
         "runs. CPU s: CPU time of the process (all threads); with other jobs on the cores it is "
         "the steadier measure of the work. Load avg: 1-minute load "
-        "average before → after (2 cores; other jobs were running).",
+        "average before → after (2 cores; other jobs were running in sessions 1 and 2).",
         "",
         *ingest_table(results),
         "",
