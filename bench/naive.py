@@ -91,7 +91,8 @@ def serve(persist_dir: Path, port: int) -> None:
     from rag.embedding import build_embedder
     from rag.settings import Settings
 
-    index = load(persist_dir, build_embedder(Settings().embedder, Settings().models_dir))
+    settings = Settings()
+    index = load(persist_dir, build_embedder(settings.embedder, settings.models_dir))
     app = FastAPI()
 
     @app.get("/healthz")

@@ -44,7 +44,8 @@ def measure(mode: str, data_dir: Path, embedder) -> list[float]:  # type: ignore
 
 
 def main() -> None:
-    embedder = build_embedder(Settings().embedder, Settings().models_dir)
+    settings = Settings()
+    embedder = build_embedder(settings.embedder, settings.models_dir)
     data_dir = Path("/tmp/cardrag-bench-search")
     rows = []
     for mode in ("dense", "hybrid"):
@@ -56,7 +57,7 @@ def main() -> None:
         "`python -m bench.search_latency`)",
         "",
         f"GET /v1/search, k=5, the {len(load_queries())} eval questions × {ROUNDS} rounds, "
-        f"shipped corpus ({len(all_cards(load_corpus(Settings().corpus_dir)))} cards), "
+        f"shipped corpus ({len(all_cards(load_corpus(settings.corpus_dir)))} cards), "
         "real encoder (onnxruntime, 2 threads) and embedded Chroma, through the ASGI app "
         "in-process (no socket). "
         "`dense` is the retriever before hybrid search; `hybrid` is cardrag's default. "

@@ -66,11 +66,9 @@ def _sentence_transformers_config(model_dir: Path) -> dict[str, Any]:
     return {"max_seq_length": int(bert.get("max_seq_length", 256)), "pooling": mode}
 
 
-def export_folder(model_dir: Path, models_dir: Path) -> Path:
-    """Where the export of this model's weights lives (whether or not it exists yet)."""
-    if not (model_dir / WEIGHTS_FILE).is_file():
-        raise ModelNotAvailable(f"{model_dir} has no {WEIGHTS_FILE} to export to ONNX")
-    return models_dir / "encoders" / f"{model_dir.name}-{_weights_digest(model_dir)[:16]}"
+def export_folder(model_dir: Path, models_dir: Path, digest: str) -> Path:
+    """Where the export of weights with this digest lives (whether or not it exists yet)."""
+    return models_dir / "encoders" / f"{model_dir.name}-{digest[:16]}"
 
 
 def is_exported(folder: Path) -> bool:
@@ -79,7 +77,10 @@ def is_exported(folder: Path) -> bool:
 
 def ensure_exported(model_dir: Path, models_dir: Path) -> Path:
     """The ONNX folder for these weights, exporting it first if it is not there yet."""
-    folder = export_folder(model_dir, models_dir)
+    if not (model_dir / WEIGHTS_FILE).is_file():
+        raise ModelNotAvailable(f"{model_dir} has no {WEIGHTS_FILE} to export to ONNX")
+    digest = _weights_digest(model_dir)  # read once: ~0.1 s for the bundled 90 MB
+    folder = export_folder(model_dir, models_dir, digest)
     if is_exported(folder):
         return folder
     log.info("exporting the encoder %s to ONNX (once)", model_dir)
@@ -87,7 +88,7 @@ def ensure_exported(model_dir: Path, models_dir: Path) -> Path:
     with tempfile.TemporaryDirectory(dir=folder.parent, prefix=".export-") as tmp:
         staging = Path(tmp) / "out"
         staging.mkdir()
-        _export(model_dir, staging)
+        _export(model_dir, staging, digest)
         try:
             os.rename(staging, folder)
         except OSError:
@@ -96,7 +97,7 @@ def ensure_exported(model_dir: Path, models_dir: Path) -> Path:
     return folder
 
 
-def _export(model_dir: Path, out: Path) -> None:
+def _export(model_dir: Path, out: Path, digest: str) -> None:
     """Trace the transformer (token ids -> hidden states) with torch into ONNX."""
     import torch
     from transformers import AutoModel
@@ -136,7 +137,7 @@ def _export(model_dir: Path, out: Path) -> None:
             dynamo=False,  # the TorchScript exporter needs no onnxscript
         )
     shutil.copyfile(model_dir / TOKENIZER_FILE, out / TOKENIZER_FILE)
-    manifest = {**config, "source": str(model_dir), "weights_sha256": _weights_digest(model_dir),
+    manifest = {**config, "source": str(model_dir), "weights_sha256": digest,
                 "torch": torch.__version__}  # fmt: skip
     (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))
 
@@ -163,7 +164,10 @@ class OnnxEmbedding(BaseEmbedding):
         self._pooling = manifest["pooling"]
         tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
         tokenizer.enable_truncation(manifest["max_seq_length"])
-        tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # to the longest in the batch
+        # The file's own padding token, but to the longest text of a batch, not its fixed
+        # length (sentence-transformers pads the same way).
+        padding = tokenizer.padding or {"pad_id": 0, "pad_token": "[PAD]"}
+        tokenizer.enable_padding(pad_id=padding["pad_id"], pad_token=padding["pad_token"])
         self._tokenizer = tokenizer
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads

@@ -22,7 +22,7 @@ import chromadb
 from chromadb.config import Settings as ChromaClientSettings
 from chromadb.errors import NotFoundError
 from llama_index.core.schema import BaseNode
-from llama_index.core.vector_stores.types import VectorStoreQuery, VectorStoreQueryResult
+from llama_index.core.vector_stores import SimpleVectorStore
 from llama_index.vector_stores.chroma import ChromaVectorStore
 from pydantic import PrivateAttr
 
@@ -191,20 +191,14 @@ class CardStore:
         return list(self._cards)
 
 
-class _NoVectors:
-    """The vector store of an index with nothing ingested: every query finds nothing."""
-
-    def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
-        return VectorStoreQueryResult(nodes=[], similarities=[], ids=[])
-
-
 class EmptyStore(CardStore):
     """What readers see before the first ingest: readers never create a collection."""
 
     def __init__(self) -> None:
         self.collection = None
         self.name = ""
-        self.vector_store = _NoVectors()  # type: ignore[assignment]
+        # LlamaIndex's in-memory store, empty: every query finds nothing, filtered or not.
+        self.vector_store = SimpleVectorStore()  # type: ignore[assignment]
 
     def count(self) -> int:
         return 0

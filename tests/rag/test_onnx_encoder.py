@@ -55,7 +55,7 @@ def test_an_existing_export_is_reused(monkeypatch):
 
 
 def test_a_failed_export_leaves_nothing_that_looks_finished(tmp_path, monkeypatch):
-    def crash_half_way(model_dir, out):
+    def crash_half_way(model_dir, out, digest):
         (out / onnx_encoder.MODEL_FILE).write_bytes(b"half a model")
         raise RuntimeError("killed")
 
