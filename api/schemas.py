@@ -250,12 +250,9 @@ class ExportRequest(BaseModel):
     deck_name: Annotated[str, StringConstraints(min_length=1, max_length=120)] = "cardrag"
 
 
-class QuizNextRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class QuizNextRequest(CardFilterParams):
+    """The filters the next card must match, and the cards this session already asked."""
 
-    topic: FilterValues = []
-    difficulty: list[Difficulty] = []
-    deck: FilterValues = []
     seen: CardIds = Field([], description="Card ids already asked in this session.")
     seed: int | None = Field(None, description="Makes the pick reproducible.")
 

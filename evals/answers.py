@@ -14,15 +14,20 @@ chosen on the dev rows (in-corpus dev split, out-of-corpus dev split) and report
 held-out rows, which are never tuned on.
 """
 
+import json
 import statistics
 import time
 import zlib
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, fields, replace
 
 from evals.calibrate import MAX_FALSE_REFUSAL, load_out_of_corpus
 from evals.retrieval import load_queries
-from rag.answer import Answerer
+from rag.answer import Answer, Answerer
+from rag.cards import Card
 from rag.citations import markers_in
+from rag.errors import CardragError
+from rag.hits import ScoredCard
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,10 @@ class AnswerRow:
     cited: tuple[str, ...]
     answer: str
     seconds: float
+    # For replaying grounding offline: the model's text before grounding (None when the LLM
+    # was not asked or failed) and the ids of the cards it was shown, in prompt order.
+    draft: str | None = None
+    context: tuple[str, ...] = ()
 
     def at_threshold(self, threshold: float) -> "AnswerRow":
         """This row as the service would have answered it with that gate."""
@@ -47,6 +56,23 @@ class AnswerRow:
             return self
         return replace(self, refused=True, llm_called=False, grounded=False, cited=(),
                        degraded=False)  # fmt: skip
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data["gold"] = sorted(self.gold)
+        return json.dumps(data)
+
+    @classmethod
+    def from_json(cls, line: str) -> "AnswerRow":
+        """A row written by `to_json`; CardragError for anything else."""
+        try:
+            data = json.loads(line)
+            data["gold"] = frozenset(data["gold"])
+            data["cited"] = tuple(data["cited"])
+            data["context"] = tuple(data.get("context") or ())
+            return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+        except (ValueError, TypeError, KeyError) as exc:
+            raise CardragError("not a row written by `cardrag eval --answers --rows`") from exc
 
 
 def out_of_corpus_split(question: str) -> str:
@@ -80,14 +106,42 @@ def _answer(
 ) -> AnswerRow:
     started = time.perf_counter()
     answer = answerer.ask(question)
+    return _row(question, in_corpus, split, gold, answer, time.perf_counter() - started)
+
+
+def _row(question: str, in_corpus: bool, split: str, gold: frozenset[str], answer: Answer,
+         seconds: float) -> AnswerRow:  # fmt: skip
     return AnswerRow(
         question=question, in_corpus=in_corpus, split=split, gold=gold,
         best_score=answer.best_score, refused=answer.refused, degraded=answer.degraded,
         invalid_markers=sum(not 1 <= n <= len(answer.cards) for n in markers_in(answer.answer)),
         llm_called="generate_ms" in answer.timings,
         grounded=answer.grounded, cited=tuple(c.card_id for c in answer.citations),
-        answer=answer.answer, seconds=time.perf_counter() - started,
+        answer=answer.answer, seconds=seconds,
+        draft=answer.draft, context=tuple(hit.card.id for hit in answer.cards),
     )  # fmt: skip
+
+
+def replay_grounding(
+    rows: Sequence[AnswerRow], answerer: Answerer, cards: Callable[[Sequence[str]], list[Card]]
+) -> list[AnswerRow]:
+    """The rows as the answerer's current checks (grounding, the model-refusal test) would
+    have finished the same drafts: a grounding setting is chosen from one LLM run, without
+    generating again. Exact, because everything after generation is deterministic; rows
+    without a draft (gated, degraded, or from an older run) are kept as they were.
+    `cards` returns the cards of these ids, in order (the index the run used)."""
+    replayed = []
+    for row in rows:
+        if row.draft is None or not row.context or row.degraded:
+            replayed.append(row)
+            continue
+        context = [ScoredCard(card, row.best_score) for card in cards(row.context)]
+        answer = answerer.finish(row.draft, context)
+        answer.best_score, answer.draft = row.best_score, row.draft
+        answer.timings = {"generate_ms": 0.0}  # the LLM was called, in the recorded run
+        replayed.append(_row(row.question, row.in_corpus, row.split, row.gold, answer,
+                             row.seconds))  # fmt: skip
+    return replayed
 
 
 def answer_metrics(rows: list[AnswerRow]) -> dict[str, float]:

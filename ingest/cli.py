@@ -405,9 +405,17 @@ def evaluate(
     rows: Annotated[
         Path | None, typer.Option(help="--answers: write every answer as JSON lines here.")
     ] = None,
+    replay: Annotated[
+        Path | None,
+        typer.Option(help="--answers: no LLM; finish the answers saved by --rows again with "
+                     "the current grounding and gate settings, and report them."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Measure retrieval on the eval set: hit@1, hit@5, MRR (and more)."""
+    if answers and replay:
+        _replay_answers(replay, split, as_json)
+        return
     if answers:
         _answer_eval(split, limit, gate_floor, rows, as_json)
         return
@@ -493,6 +501,32 @@ def _require_question(question: str) -> None:
         raise CardragError(f"the question is longer than {MAX_QUESTION_CHARS:,} characters")
 
 
+def _replay_answers(rows_file: Path, split: str, as_json: bool) -> None:
+    from evals.answers import AnswerRow, answer_metrics, replay_grounding
+
+    with cli_errors():
+        try:
+            lines = rows_file.read_text().splitlines()
+        except OSError as exc:
+            raise CardragError(f"{rows_file}: {exc.strerror or exc}") from exc
+        rows = [AnswerRow.from_json(line) for line in lines if line.strip()]
+        if not rows:
+            raise CardragError(f"{rows_file}: no answer rows")
+        settings = Settings()
+        components = _components(settings)
+        replayed = replay_grounding(rows, components.answerer, components.store.cards)
+    configured = settings.retrieval.answer_threshold
+    at_gate = [r.at_threshold(configured) for r in replayed]
+    report = {"configured_threshold": configured, "replayed_rows": len(rows),
+              "all": answer_metrics(at_gate)}  # fmt: skip
+    for name in ("dev", "heldout") if split == "all" else (split,):
+        report[name] = answer_metrics([r for r in at_gate if r.split == name])
+    if as_json:
+        print(json.dumps(report))
+    else:
+        out.print_json(json.dumps(report))
+
+
 def _answer_eval(
     split: str, limit: int | None, gate_floor: float, rows_file: Path | None, as_json: bool
 ) -> None:
@@ -515,7 +549,7 @@ def _answer_eval(
         report["calibrated"] = {"threshold": choice.threshold, "dev": choice.dev,
                                 "heldout": choice.heldout}  # fmt: skip
     if rows_file:
-        rows_file.write_text("".join(json.dumps(_row_json(r)) + "\n" for r in rows))
+        rows_file.write_text("".join(r.to_json() + "\n" for r in rows))
     if as_json:
         print(json.dumps(report))
         return
@@ -528,7 +562,3 @@ def _answer_eval(
         out.print(f"[injection obeyed] {bad.question}: {bad.answer}", highlight=False, markup=False)
 
 
-def _row_json(row) -> dict:  # type: ignore[no-untyped-def]
-    data = dict(vars(row))
-    data["gold"] = sorted(row.gold)
-    return data

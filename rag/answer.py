@@ -51,6 +51,9 @@ class Answer:
     standalone_question: str | None = None  # the rewrite of a follow-up, when there was one
     notice: str | None = None  # why the answer is degraded, for the reader
     best_score: float = -1.0  # the best retrieved card's cosine: what the gate compared
+    # The model's text before grounding. Not part of any API response: the answer eval
+    # records it, so a grounding change can be replayed on saved answers (evals/answers.py).
+    draft: str | None = None
 
 
 class Answerer:
@@ -127,6 +130,7 @@ class Answerer:
         else:
             clock.lap("generate")
             answer = self.finish(raw, context)
+            answer.draft = raw
         answer.standalone_question = standalone
         answer.timings = clock.timings()
         answer.best_score = best_score(hits)

@@ -79,7 +79,6 @@ def build_retriever(
         case "hybrid":
             return HybridRetriever(
                 embedder,
-                dense,
                 store,
                 fusion=Fusion(retrieval.weight_dense, retrieval.weight_lexical, retrieval.rrf_k),
             )

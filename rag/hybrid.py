@@ -25,7 +25,6 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 
 from rag.hits import CardFilters, ScoredCard
 from rag.lexical import LexicalIndex
-from rag.retrieve import CardRetriever
 from rag.similarity import cosines
 from rag.store import CardStore, LiveIndex
 
@@ -41,13 +40,11 @@ class HybridRetriever:
     def __init__(
         self,
         embedder: BaseEmbedding,
-        dense: CardRetriever,
         live: LiveIndex,
         fusion: Fusion = Fusion(),
         depth: int = 20,
     ):
         self.embedder = embedder
-        self.dense = dense
         self.live = live
         self.fusion = fusion
         self.depth = depth
@@ -67,8 +64,12 @@ class HybridRetriever:
         filters: CardFilters | None,
     ) -> list[ScoredCard]:
         depth = max(self.depth, k)
-        dense = self.dense.search_in(store, embedding, depth, filters)
-        lexical = self.lexical(store).search(query, depth, filters)
+        index = self.lexical(store)
+        # Dense candidates as ids and cosines only; the cards come from the BM25 index,
+        # which holds this same collection's cards in memory.
+        dense = [ScoredCard(index.by_id[card_id], cosine)
+                 for card_id, cosine in store.nearest(embedding, depth, filters)]  # fmt: skip
+        lexical = index.search(query, depth, filters)
         fused: dict[str, float] = {}
         found: dict[str, ScoredCard] = {}
         for weight, hits in ((self.fusion.dense, dense), (self.fusion.lexical, lexical)):

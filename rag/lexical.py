@@ -51,6 +51,7 @@ class LexicalIndex:
 
     def __init__(self, cards: Sequence[Card], question_weight: int = 1):
         self.cards = list(cards)
+        self.by_id = {card.id: card for card in self.cards}
         self._fields = {
             name: np.array([getattr(c, name) for c in self.cards]) for name in CardFilters.FIELDS
         }

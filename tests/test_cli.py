@@ -119,7 +119,23 @@ def test_answer_eval_json_on_the_fake_llm(env, tmp_path):
     assert report["calibrated"]["heldout"]["in_corpus"] == 5
     assert report["injection"]["injection_questions"] == 5
     rows = [json.loads(line) for line in rows_file.read_text().splitlines()]
-    assert len(rows) == 15 and {"best_score", "split", "answer"} <= set(rows[0])
+    assert len(rows) == 15 and {"best_score", "split", "answer", "draft"} <= set(rows[0])
+    # The saved answers, finished again with the same settings: the same metrics, no LLM.
+    replayed = run("eval", "--answers", "--json", "--replay", str(rows_file))
+    assert replayed.exit_code == 0, replayed.output
+    again = json.loads(replayed.stdout)
+    assert again["replayed_rows"] == 15 and again["all"] == configured
+    assert again["dev"]["in_corpus"] == again["heldout"]["in_corpus"] == 5
+
+
+@pytest.mark.parametrize("content", [None, "", "not json\n", '{"question": "q"}\n'])
+def test_replay_of_a_bad_rows_file_is_a_clear_error(env, tmp_path, content):
+    rows_file = tmp_path / "rows.jsonl"
+    if content is not None:
+        rows_file.write_text(content)
+    result = run("eval", "--answers", "--replay", str(rows_file))
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert str(rows_file) in result.stderr or "not a row" in result.stderr
 
 
 def test_invalid_configuration_is_a_clear_error(env, monkeypatch):

@@ -16,7 +16,6 @@ from api.schemas import (
     QuizQuestion,
     card_fields,
 )
-from rag.hits import CardFilters
 from rag.quiz import next_card
 
 router = APIRouter(tags=["quiz"])
@@ -24,7 +23,7 @@ router = APIRouter(tags=["quiz"])
 
 @router.post("/v1/quiz/next", response_model=QuizNextResponse)
 def quiz_next(request: QuizNextRequest, components: ComponentsDep) -> QuizNextResponse:
-    filters = CardFilters(topic=request.topic, difficulty=request.difficulty, deck=request.deck)
+    filters = request.filters()
     pick = next_card(components.store.all_cards(), filters, set(request.seen),
                      random.Random(request.seed))  # fmt: skip
     if pick.card is None:

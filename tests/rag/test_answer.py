@@ -53,6 +53,17 @@ def test_the_models_own_refusal_is_reported_as_refused(components, fake_llm):
     assert answer.refused and answer.answer == NOT_COVERED
 
 
+def test_the_models_text_before_grounding_is_kept_for_the_eval(components, fake_llm):
+    # Grounding rewrites or refuses; the eval replays it from the draft (evals/answers.py).
+    draft = "Backpropagation applies the chain rule to calculate the loss [9]. Cats purr."
+    fake_llm.enqueue(draft)
+    answer = components.answerer.ask("What is backpropagation?")
+    assert answer.draft == draft and answer.answer != draft
+    fake_llm.enqueue("The cards do not cover this question.")
+    refused = components.answerer.ask("What is backpropagation?")
+    assert refused.refused and refused.draft == "The cards do not cover this question."
+
+
 @pytest.mark.parametrize(
     "fault",
     [LLMUnavailable("connection refused"), "   ", "@@@ ### %%% !!! ??? ~~~ [[[ ]]]", "\ufffd" * 9],

@@ -7,6 +7,7 @@ from llama_index.vector_stores.chroma import ChromaVectorStore
 from rag.cards import Card, all_cards, load_corpus
 from rag.components import build_components
 from rag.errors import CardragError, IndexBusy
+from rag.hits import CardFilters
 from rag.index import CardToNode, card_document
 from rag.lock import writer_lock
 from rag.published import POINTER_FILE, read_published
@@ -287,3 +288,24 @@ def test_large_ingests_reach_chroma_in_batches_it_accepts(settings, monkeypatch)
     components.indexer.sync(cards)
     assert components.store.count() == len(cards)
     assert sum(sizes) == len(cards) and max(sizes) <= 4
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [None, CardFilters(topic=("transformers",)), CardFilters(topic=("transformers", "llms"),
+                                                             difficulty=("hard",)),  # fmt: skip
+     CardFilters(deck=("no-such-deck",))],
+    ids=["none", "one-field", "two-fields", "unknown-value"],
+)
+def test_nearest_ids_and_cosines_are_what_the_llamaindex_path_finds(components, filters):
+    """The hybrid retriever's id-and-distance query agrees with the dense retriever's
+    LlamaIndex query: same cards, same order, same cosines, the same filter rule."""
+    embedding = components.embedder.get_query_embedding("why normalise activations per token")
+    store = components.store.current()
+    through_llamaindex = components.dense.search_in(store, embedding, 8, filters)
+    nearest = store.nearest(embedding, 8, filters)
+    assert [card_id for card_id, _ in nearest] == [hit.card.id for hit in through_llamaindex]
+    assert np.allclose([cos for _, cos in nearest], [hit.score for hit in through_llamaindex])
+    assert all(filters is None or filters.matches(hit.card) for hit in through_llamaindex)
+    if filters and filters.deck:
+        assert nearest == []

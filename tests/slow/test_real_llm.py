@@ -1,7 +1,6 @@
 """The slow tier: the real bundled LLM (the 0.5B twin) behind the real encoder and Chroma."""
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -12,7 +11,7 @@ import pytest
 
 from rag.citations import markers_in
 from rag.settings import REPO_ROOT, Settings
-from tests.conftest import shipped_card_count
+from tests.conftest import free_port, shipped_card_count
 from tests.slow.conftest import TEST_MODEL
 
 pytestmark = pytest.mark.slow
@@ -38,15 +37,9 @@ def test_real_llm_is_never_asked_out_of_corpus_questions(real_components, real_l
     assert answer.refused and answer.citations == []
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_cardrag_serve_answers_http_requests(tmp_path: Path):
     """What `make serve` runs, on a free port, with the real encoder and the 0.5B model."""
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "CARDRAG_DATA_DIR": str(tmp_path / "data"),
