@@ -1,4 +1,5 @@
-"""The slow tier's shared fixtures: the bundled LLMs, loaded once (the 0.5B twin and the 1.5B default)."""
+"""The slow tier's shared fixtures: the bundled LLMs, each loaded once (the 0.5B twin and
+the 1.5B default)."""
 
 import pytest
 
