@@ -36,6 +36,7 @@ from bench.serving import (
     running,
 )
 from bench.synthetic import queries, synthetic_cards
+from rag.settings import REPO_ROOT
 
 WORK = Path("/tmp/cardrag-perf")
 RESULTS = WORK / "results.json"
@@ -162,7 +163,19 @@ def run_search(size: int, system: str, requests: int, vectors: str) -> dict[str,
                 "cpu_ms": cpu_ms,
             }  # fmt: skip
         rows["peak_rss_mb"] = peak_rss_mb(process.pid)
+    rows["code"] = code_version()
     return rows
+
+
+def code_version() -> str:
+    """The commit the measured server ran ('+' when the work tree had changes), so rows of
+    different runs in one table say which code each measured."""
+    git = ["git", "-C", str(REPO_ROOT)]
+    commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()  # fmt: skip
+    dirty = subprocess.run([*git, "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True).stdout.strip()  # fmt: skip
+    return f"{commit}{'+' if dirty else ''}" if commit else "unknown"
 
 
 def save(key: str, value: object) -> None:

@@ -83,8 +83,8 @@ def ingest_estimates(results: dict) -> list[str]:
 def search_table(results: dict) -> list[str]:
     rows = [
         "| cards | card vectors | system | clients | p50 ms | p95 ms | p99 ms | req/s | errors | "
-        "server CPU ms / request | server peak RSS MB | load avg |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "server CPU ms / request | server peak RSS MB | load avg | code |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for size in _sizes(results, "search/"):
         for system in SEARCH_SYSTEMS:
@@ -97,7 +97,7 @@ def search_table(results: dict) -> list[str]:
                 rows.append(f"| {size:,} | {vectors} | {system} | {clients} | {c['p50']:.1f} | "
                             f"{c['p95']:.1f} | {c['p99']:.1f} | {c['rps']:.1f} | {c['errors']} | "
                             f"{c.get('cpu_ms', float('nan')):.1f} | {r['peak_rss_mb']:.0f} | "
-                            f"{c['load']} |")  # fmt: skip
+                            f"{c['load']} | {r.get('code', '?')} |")  # fmt: skip
     return rows
 
 
@@ -181,7 +181,9 @@ def write_report(results: dict) -> None:
         "around `index.as_retriever` (bench/naive.py). Target: p95 ≤ 50 ms at 10k cards with "
         "8 clients. *Server CPU ms / request*: the server process's CPU time over the run "
         "divided by the requests, the cost of one search whatever the wait for a core; 2 idle "
-        "cores serve at most 2,000 / that many requests a second.",
+        "cores serve at most 2,000 / that many requests a second. *Code*: the commit the "
+        "server ran (`+`: with uncommitted changes); each row is the latest run of its "
+        "system and size, so rows of one table can come from different commits.",
         "",
         *search_table(results),
         "",
