@@ -11,15 +11,11 @@ model was shown, on two signals:
   threshold ("Bert on Sesame Street", "oven temperature"), the cosine alone still found
   "support" through one shared word; the word share did not (at most 0.36 there, against
   0.4-1.0 for most sentences of in-corpus answers).
-A sentence is also read together with the one before it, and the closer of the two readings
-counts: a sentence that continues another ("It is disabled during inference.") carries its
-subject in the sentence it follows. A card supports a sentence when both reach their floors.
-A marker the support agrees with is kept; a wrong or missing one is replaced by the
-best-supporting card; a sentence no card supports keeps no marker and makes the answer
-ungrounded.
+A card supports a sentence when both reach their floors. A marker the support agrees with
+is kept; a wrong or missing one is replaced by the best-supporting card; a sentence no card
+supports keeps no marker and makes the answer ungrounded.
 """
 
-import itertools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -64,7 +60,7 @@ class Grounder:
         if not sentences or not cards:
             return GroundedText(text=text, cited=(), grounded=False, citing={})
         plain = [strip_markers(s).strip() for s in sentences]
-        similarity = self._similarity(plain, self._vectors(cards))
+        similarity = cosines(self.embedder.get_text_embedding_batch(plain), self._vectors(cards))
         shares = _word_shares(plain, [card.embedding_text() for card in cards])
         # A card whose words the sentence does not use cannot support it.
         similarity = np.where(shares >= self.min_word_share, similarity, -1.0)
@@ -82,20 +78,6 @@ class Grounder:
         return GroundedText(
             " ".join(out), tuple(dict.fromkeys(cited)), grounded, citing
         )
-
-    def _similarity(self, sentences: list[str], vectors: list[list[float]]) -> np.ndarray:
-        """similarity[i, j]: how close sentence i, alone or read with the sentence before it,
-        is to card j. A sentence that continues the one before ("It is disabled during
-        inference.") means little alone: its subject is in the sentence it follows. Measured
-        on the answer eval's dev rows (docs/EVALS.md): more answers fully grounded, fewer
-        false refusals, more out-of-corpus refusals."""
-        pairs = [f"{before} {sentence}" for before, sentence in itertools.pairwise(sentences)]
-        embedded = self.embedder.get_text_embedding_batch(sentences + pairs)
-        alone = cosines(embedded[: len(sentences)], vectors)
-        if pairs:
-            with_before = cosines(embedded[len(sentences) :], vectors)
-            alone[1:] = np.maximum(alone[1:], with_before)
-        return alone
 
     def _vectors(self, cards: Sequence[Card]) -> list[list[float]]:
         stored = self.card_vectors(cards)

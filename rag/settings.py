@@ -141,14 +141,14 @@ class RetrievalSettings(BaseModel):
         "LLM: weak context invites off-topic citations.",
     )
     min_support: float = Field(
-        0.45,
+        0.4,
         ge=-1.0,
         le=1.0,
         description="Cosine a generated sentence needs with a card to cite it; a sentence "
         "below it for every card is left uncited and the answer is marked ungrounded.",
     )
     min_word_share: float = Field(
-        0.3,
+        0.4,
         ge=0.0,
         le=1.0,
         description="Share of a sentence's content words that must occur in a card for the "

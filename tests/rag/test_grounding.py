@@ -69,21 +69,3 @@ def test_a_card_the_index_no_longer_holds_is_embedded_instead():
     gone = Grounder(HashingEmbedding(), lambda cards: [None for _ in cards], 0.3, 0.3)
     result = gone.ground("Alpha beta gamma [2].", [ALPHA, OMEGA])
     assert result.text == "Alpha beta gamma [1]." and result.grounded
-
-
-def test_a_sentence_that_continues_the_one_before_is_read_with_it():
-    """'It ...' alone is far from the card (hashing cosine 0.17); read after the sentence
-    it continues, it is close (0.53), and it uses the card's words, so it is supported."""
-    text = "Alpha beta gamma come first [1]. It is used with delta and more words here."
-    result = grounder(min_support=0.4, min_word_share=0.3).ground(text, [ALPHA, OMEGA])
-    assert result.text == (
-        "Alpha beta gamma come first [1]. It is used with delta and more words here [1]."
-    )
-    assert result.grounded and result.cited == (1,)
-
-
-def test_the_sentence_before_lends_meaning_but_not_words():
-    text = "Alpha beta gamma come first [1]. It is used in Paris and Rome."
-    result = grounder(min_support=0.4, min_word_share=0.3).ground(text, [ALPHA, OMEGA])
-    assert result.text == "Alpha beta gamma come first [1]. It is used in Paris and Rome."
-    assert not result.grounded
