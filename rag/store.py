@@ -24,6 +24,7 @@ from chromadb.errors import NotFoundError
 from llama_index.core.schema import BaseNode
 from llama_index.core.vector_stores import SimpleVectorStore
 from llama_index.vector_stores.chroma import ChromaVectorStore
+from llama_index.vector_stores.chroma.base import _to_chroma_filter  # private, see chroma_where
 from pydantic import PrivateAttr
 
 from rag.cards import Card
@@ -94,12 +95,12 @@ def unavailable(chroma_dir: Path, problem: BaseException | str) -> IndexUnavaila
 
 
 def chroma_where(filters: CardFilters | None) -> dict[str, Any] | None:
-    """Chroma's where-filter for these card filters: the same rule LlamaIndex's Chroma store
-    builds from CardFilters.to_metadata_filters (values of a field OR-ed, fields AND-ed)."""
-    clauses = [{name: {"$in": values}} for name, values in (filters.active() if filters else [])]
-    if len(clauses) > 1:
-        return {"$and": clauses}
-    return clauses[0] if clauses else None
+    """Chroma's where-filter for these card filters, translated by the (private) converter
+    LlamaIndex's Chroma store applies itself: reused rather than restated, so the ids-only
+    query (CardStore.nearest) filters exactly as the LlamaIndex path does (a test compares
+    the two)."""
+    metadata = filters.to_metadata_filters() if filters else None
+    return _to_chroma_filter(metadata) if metadata else None
 
 
 def create_collection(client: Any, name: str) -> Any:
