@@ -29,7 +29,7 @@ class Metrics:
         `operation` tells /v1/ask ("ask") and the OpenAI chat API ("chat") apart."""
         if "retrieve_ms" in timings_ms:
             self.observe_retrieval(operation, timings_ms["retrieve_ms"] / 1000)
-        for stage in ("rewrite", "generate"):  # the two LLM calls an answer can make
+        for stage in ("rewrite", "expand", "generate"):  # the LLM calls an answer can make
             if f"{stage}_ms" in timings_ms:
                 self.generation.labels(stage=stage).observe(timings_ms[f"{stage}_ms"] / 1000)
 

@@ -8,7 +8,7 @@ check are measured together.
 
 Calibration: the run uses a low gate (`gate_floor`), so the LLM answers nearly everything,
 and records each question's best retrieval score. Because the gate only decides whether the
-LLM is asked (rag.answer.Answerer.context_cards), the outcome at any higher threshold t is
+LLM is asked (rag.answer.Answerer.stream), the outcome at any higher threshold t is
 known from the same run: refused if best < t, else what the run produced. The threshold is
 chosen on the dev rows (in-corpus dev split, out-of-corpus dev split) and reported on the
 held-out rows, which are never tuned on.
@@ -92,7 +92,7 @@ def run_answer_eval(
     if gate_floor is not None:
         retrieval = answerer.retrieval.model_copy(update={"answer_threshold": gate_floor})
         answerer = Answerer(answerer.retriever, answerer.llm, answerer.grounder, retrieval,
-                            answerer.llm_settings)  # fmt: skip
+                            answerer.llm_settings, answerer.expander)  # fmt: skip
     splits = ("dev", "heldout") if split == "all" else (split,)
     queries = [q for s in splits for q in load_queries(split=s)[:limit]]
     outside = [q for q in load_out_of_corpus() if out_of_corpus_split(q) in splits][:limit]

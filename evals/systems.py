@@ -3,8 +3,11 @@
 from llama_index.core import Document, VectorStoreIndex
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
+from rag.answer import Answerer
 from rag.cards import Card
 from rag.components import Components
+from rag.deadline import Deadline
+from rag.expansion import HypotheticalAnswer
 from rag.hits import CardFilters, Retriever, ScoredCard
 from rag.lexical import LexicalIndex
 
@@ -34,12 +37,38 @@ class LlamaIndexDefault:
         return [ScoredCard(self._cards[cid], score) for cid, score in list(ranked.items())[:k]]
 
 
-def build_systems(components: Components) -> dict[str, Retriever]:
-    """Baselines first, cardrag's configured retriever last."""
+class AnswerRetrieval:
+    """cardrag's retriever as /v1/ask uses it, with the question's HyDE vector
+    (rag.expansion): the same Answerer.expanded_search, so one LLM call per question. The
+    answer path only expands questions that clear the gate; this expands every question,
+    which ranks in-corpus questions the same way (the gate refuses ~2 % of them)."""
+
+    def __init__(self, components: Components):
+        a, settings = components.answerer, components.settings
+        max_tokens = settings.retrieval.expansion_max_tokens
+        expander = a.expander or HypotheticalAnswer(components.embedder, max_tokens)
+        self._answerer = Answerer(
+            a.retriever, a.llm, a.grounder, a.retrieval, a.llm_settings, expander
+        )
+        self._timeout = settings.llm.timeout
+
+    def search(self, query: str, k: int, filters: CardFilters | None = None) -> list[ScoredCard]:
+        expanded = self._answerer.expanded_search(query, k, filters, Deadline(self._timeout))
+        if expanded is None:  # no usable passage: what the answer path falls back to
+            return self._answerer.retriever.search(query, k, filters)
+        return expanded
+
+
+def build_systems(components: Components, hyde: bool = False) -> dict[str, Retriever]:
+    """Baselines first, cardrag's configured retriever next; with `hyde`, also cardrag's
+    retriever with the answers' HyDE expansion (needs the LLM: ~8 s per question)."""
     cards = components.store.all_cards()
-    return {
+    systems: dict[str, Retriever] = {
         "bm25": LexicalIndex(cards),
         "dense": components.dense,
         "llamaindex-default": LlamaIndexDefault(cards, components.embedder),
         "cardrag": components.retriever,
     }
+    if hyde:
+        systems["cardrag+hyde"] = AnswerRetrieval(components)
+    return systems

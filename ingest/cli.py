@@ -410,6 +410,11 @@ def evaluate(
         typer.Option(help="--answers: no LLM; finish the answers saved by --rows again with "
                      "the current grounding and gate settings, and report them."),
     ] = None,
+    hyde: Annotated[
+        bool,
+        typer.Option(help="Also measure cardrag's retriever with the answers' HyDE expansion "
+                     "(cardrag+hyde): runs the LLM once per question, ~8 s each."),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Measure retrieval on the eval set: hit@1, hit@5, MRR (and more)."""
@@ -430,7 +435,7 @@ def evaluate(
         topic_of = topic_lookup(components.store.all_cards())
         results = {
             name: run_retrieval_eval(system, queries, topic_of)
-            for name, system in build_systems(components).items()
+            for name, system in build_systems(components, hyde=hyde).items()
         }
         calibration = None
         if calibrate:

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from rag.citations import StreamingMarkers, validate_markers
 from rag.deadline import Deadline, generate_within
 from rag.errors import LLMUnavailable
+from rag.expansion import HypotheticalAnswer
 from rag.grounding import Grounder, supporting_snippet
 from rag.guard import without_injected_sentences
-from rag.hits import CardFilters, Retriever, ScoredCard
+from rag.hits import CardFilters, ScoredCard, VectorRetriever
 from rag.llm import Generator, Message
 from rag.prompts import NOT_COVERED, SYSTEM_PROMPT, build_condense_messages, build_messages
 from rag.settings import LLMSettings, RetrievalSettings
@@ -29,6 +30,11 @@ DEGRADED_NOTICE = (
 )
 # A standalone question is a line of text; more than this is the model rambling.
 _MAX_REWRITE_CHARS = 400
+# The HyDE passage may use at most this share of the answer's LLM deadline: a passage that
+# takes longer is abandoned (the answer keeps the question's own cards) rather than leave
+# the answer itself too little time. Measured: a passage takes ~8 s with the 1.5B model on
+# 2 cores, a third of the default 30 s deadline is 10 s.
+_EXPANSION_SHARE = 1 / 3
 
 
 @dataclass(frozen=True)
@@ -50,7 +56,9 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)
     standalone_question: str | None = None  # the rewrite of a follow-up, when there was one
     notice: str | None = None  # why the answer is degraded, for the reader
-    best_score: float = -1.0  # the best retrieved card's cosine: what the gate compared
+    # The best cosine of the question's own hits: what the gate compared (with HyDE, the
+    # cards' scores are cosines to the expanded vector instead).
+    best_score: float = -1.0
     # The model's text before grounding. Not part of any API response: the answer eval
     # records it, so a grounding change can be replayed on saved answers (evals/answers.py).
     draft: str | None = None
@@ -59,17 +67,19 @@ class Answer:
 class Answerer:
     def __init__(
         self,
-        retriever: Retriever,
+        retriever: VectorRetriever,
         llm: Generator,
         grounder: Grounder,
         retrieval: RetrievalSettings,
         llm_settings: LLMSettings,
+        expander: HypotheticalAnswer | None = None,
     ):
         self.retriever = retriever
         self.grounder = grounder
         self.llm = llm
         self.retrieval = retrieval
         self.llm_settings = llm_settings
+        self.expander = expander  # HyDE (settings.retrieval.expansion); None: the question alone
 
     def ask(
         self,
@@ -104,14 +114,21 @@ class Answerer:
         if history:
             standalone = self.standalone_question(question, history, deadline)
             clock.lap("rewrite")
-        hits = self.retriever.search(standalone or question, k or self.retrieval.top_k, filters)
+        query, k = standalone or question, k or self.retrieval.top_k
+        hits = self.retriever.search(query, k, filters)
         clock.lap("retrieve")
-        context = self.context_cards(hits)
-        if not context:
+        gate = best_score(hits)
+        if gate < self.retrieval.answer_threshold:
             yield Answer(answer=NOT_COVERED, refused=True, standalone_question=standalone,
-                         timings=clock.timings(), best_score=best_score(hits))  # fmt: skip
+                         timings=clock.timings(), best_score=gate)  # fmt: skip
             return
-        messages = build_messages(standalone or question, [hit.card for hit in context])
+        if self.expander is not None:
+            # After the gate: a question the cards do not cover is refused as fast as before,
+            # and the gate keeps the calibration of the question's own scores.
+            hits = self.expanded_search(query, k, filters, deadline) or hits
+            clock.lap("expand")
+        context = self.within_margin(hits)
+        messages = build_messages(query, [hit.card for hit in context])
         markers = StreamingMarkers(len(context))
         pieces: list[str] = []
         try:
@@ -133,8 +150,28 @@ class Answerer:
             answer.draft = raw
         answer.standalone_question = standalone
         answer.timings = clock.timings()
-        answer.best_score = best_score(hits)
+        answer.best_score = gate
         yield answer
+
+    def expanded_search(
+        self, query: str, k: int, filters: CardFilters | None, deadline: Deadline
+    ) -> list[ScoredCard] | None:
+        """The hits for the question's HyDE vector (rag.expansion). None when the LLM writes
+        no usable passage: the answer then keeps the question's own hits, and its generation
+        meets the same fault and degrades."""
+        if self.expander is None:
+            return None
+        try:
+            passage = "".join(self._generate(self.expander.messages(query),
+                                             deadline.part(_EXPANSION_SHARE),
+                                             max_tokens=self.expander.max_tokens,
+                                             temperature=0.0))  # fmt: skip
+        except LLMUnavailable:
+            return None
+        if not looks_like_text(passage):
+            return None
+        embedding = self.expander.embedding(query, passage)
+        return self.retriever.search(query, k, filters, embedding=embedding) or None
 
     def standalone_question(
         self, question: str, history: Sequence[Message], deadline: Deadline
@@ -153,16 +190,10 @@ class Answerer:
             return f"{earlier[-1]} {question}" if earlier else question
         return rewrite
 
-    def context_cards(self, hits: list[ScoredCard]) -> list[ScoredCard]:
-        """The cards shown to the LLM, in retrieval order: none if the best cosine is below
-        the calibrated threshold, else those within `context_margin` of the best.
-
-        The threshold only gates; it does not trim the context. So an answer to a question
-        that clears the gate is the same whatever the threshold, and the answer eval can
-        replay any threshold from one run (evals/answers.py)."""
+    def within_margin(self, hits: list[ScoredCard]) -> list[ScoredCard]:
+        """The hits within `context_margin` of the best: weak context invites off-topic
+        citations."""
         best = best_score(hits)
-        if best < self.retrieval.answer_threshold:
-            return []
         return [hit for hit in hits if hit.score >= best - self.retrieval.context_margin]
 
     def finish(self, raw: str, context: list[ScoredCard]) -> Answer:

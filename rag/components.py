@@ -14,8 +14,9 @@ from rag.answer import Answerer
 from rag.decks import DeckLibrary
 from rag.embedding import build_embedder
 from rag.errors import ModelNotAvailable
+from rag.expansion import HypotheticalAnswer
 from rag.grounding import Grounder
-from rag.hits import Retriever
+from rag.hits import VectorRetriever
 from rag.hybrid import Fusion, HybridRetriever
 from rag.index import CardIndexer
 from rag.llm import Generator, LlamaCppGenerator, OpenAICompatibleGenerator
@@ -33,7 +34,7 @@ class Components:
     store: LiveIndex  # the published card vectors; their metadata is the card catalogue
     indexer: CardIndexer
     dense: CardRetriever  # whole-card dense retrieval (also the eval's dense baseline)
-    retriever: Retriever  # what search and answers use (settings.retrieval.mode)
+    retriever: VectorRetriever  # what search and answers use (settings.retrieval.mode)
     llm: Generator
     answerer: Answerer
     decks: DeckLibrary  # corpus/ and imported decks: the cards the index must hold
@@ -71,7 +72,7 @@ def build_llm(settings: Settings) -> Generator:
 
 def build_retriever(
     settings: Settings, embedder: BaseEmbedding, store: LiveIndex, dense: CardRetriever
-) -> Retriever:
+) -> VectorRetriever:
     retrieval = settings.retrieval
     match retrieval.mode:
         case "dense":
@@ -82,6 +83,15 @@ def build_retriever(
                 store,
                 fusion=Fusion(retrieval.weight_dense, retrieval.weight_lexical, retrieval.rrf_k),
             )
+
+
+def build_expander(settings: Settings, embedder: BaseEmbedding) -> HypotheticalAnswer | None:
+    retrieval = settings.retrieval
+    match retrieval.expansion:
+        case "hyde":
+            return HypotheticalAnswer(embedder, retrieval.expansion_max_tokens)
+        case "none":
+            return None
 
 
 def build_components(
@@ -124,6 +134,7 @@ def build_components(
             ),
             settings.retrieval,
             settings.llm,
+            build_expander(settings, embedder),
         ),
         decks=DeckLibrary.from_settings(settings),
         grader=Grader(generator, settings.quiz, timeout=settings.llm.timeout),

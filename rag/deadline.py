@@ -26,7 +26,8 @@ class LLMTimeout(LLMUnavailable):
 
 
 class Deadline:
-    """A point in time shared by every LLM call of one answer (rewrite + generation)."""
+    """A point in time shared by every LLM call of one answer (rewrite, HyDE passage,
+    generation)."""
 
     def __init__(self, seconds: float):
         self.seconds = seconds
@@ -34,6 +35,13 @@ class Deadline:
 
     def remaining(self) -> float:
         return self.at - time.monotonic()
+
+    def part(self, fraction: float) -> "Deadline":
+        """A deadline for one optional step: at most `fraction` of the whole budget, and
+        never later than this deadline."""
+        part = Deadline(self.seconds * fraction)
+        part.at = min(part.at, self.at)
+        return part
 
 
 def _timed_out(deadline: Deadline) -> LLMTimeout:

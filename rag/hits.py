@@ -53,3 +53,17 @@ class Retriever(Protocol):
 
     def search(self, query: str, k: int, filters: CardFilters | None = None) -> list[ScoredCard]:
         ...
+
+
+class VectorRetriever(Retriever, Protocol):
+    """A retriever that can also search with a query vector made elsewhere: an answer's
+    HyDE vector (rag.expansion), or a vector already computed for the same query."""
+
+    def search(
+        self,
+        query: str,
+        k: int,
+        filters: CardFilters | None = None,
+        embedding: list[float] | None = None,
+    ) -> list[ScoredCard]:
+        ...

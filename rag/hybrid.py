@@ -51,8 +51,16 @@ class HybridRetriever:
         self._lexical: tuple[str, LexicalIndex] | None = None
         self._building = threading.Lock()
 
-    def search(self, query: str, k: int, filters: CardFilters | None = None) -> list[ScoredCard]:
-        embedding = self.embedder.get_query_embedding(query)
+    def search(
+        self,
+        query: str,
+        k: int,
+        filters: CardFilters | None = None,
+        embedding: list[float] | None = None,
+    ) -> list[ScoredCard]:
+        """BM25 always reads `query`; the dense side searches with `embedding` when given
+        (an answer's HyDE vector), and the scores are cosines to that vector."""
+        embedding = embedding or self.embedder.get_query_embedding(query)
         return self.live.read(lambda store: self._search(store, query, embedding, k, filters))
 
     def _search(

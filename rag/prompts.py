@@ -11,6 +11,9 @@ from collections.abc import Sequence
 # the pattern the follow-up rewrite follows, and this keeps its wording tested upstream.
 from llama_index.core.chat_engine.condense_question import DEFAULT_TEMPLATE as CONDENSE_TEMPLATE
 
+# LlamaIndex's HyDE prompt (HyDEQueryTransform), reused as is for the same reason.
+from llama_index.core.prompts.default_prompts import DEFAULT_HYDE_PROMPT
+
 from rag.cards import Card
 from rag.citations import strip_markers
 from rag.guard import redact_instructions
@@ -81,6 +84,12 @@ def build_condense_messages(question: str, history: Sequence[Message]) -> list[M
     ]
     prompt = CONDENSE_TEMPLATE.format(chat_history="\n".join(lines), question=_neutralise(question))
     return [{"role": "user", "content": prompt}]
+
+
+def build_hyde_messages(question: str) -> list[Message]:
+    """Ask the LLM for a passage that answers the question (HyDE): its embedding sits near
+    the cards that answer it even when the question shares no word with them."""
+    return [{"role": "user", "content": DEFAULT_HYDE_PROMPT.format(context_str=question)}]
 
 
 # Grading: the reference answer is the card's; the learner's answer is data as well (a

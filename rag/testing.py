@@ -22,6 +22,7 @@ DEFAULT_FAKE_REPLY = "According to the cards, this is covered in [1]."
 _SHORT_ANSWER = re.compile(r"^Short answer: (.+)$", re.M)
 _LAST_HUMAN_TURN = re.compile(r"^Human: (.+)$", re.M)
 _FOLLOW_UP = re.compile(r"<Follow Up Message>\n(.+?)\n", re.S)
+_HYDE_QUESTION = re.compile(r'\n\n\n(.+)\n\n\nPassage:"""\s*$', re.S)
 
 
 class Stall:
@@ -38,16 +39,25 @@ class FakeLLM:
     With nothing queued it echoes the first card's short answer with a [1] marker: a
     deterministic reply that is grounded in the prompt, so the service run with the fake
     backend (fuzzing, demos) answers like a well-behaved model.
+
+    HyDE prompts (rag.expansion) have a queue of their own, `passages`, and are recorded in
+    `expansions`, not `prompts`: tests that queue answers stay about answers. With no
+    passage queued the passage is the question itself, which leaves retrieval unchanged.
     """
 
     description = "fake"
 
     def __init__(
-        self, replies: Sequence[str | Exception | Stall] = (), default: str = DEFAULT_FAKE_REPLY
+        self,
+        replies: Sequence[str | Exception | Stall] = (),
+        default: str = DEFAULT_FAKE_REPLY,
+        passages: Sequence[str | Exception | Stall] = (),
     ):
         self._queue: deque[str | Exception | Stall] = deque(replies)
+        self.passages: deque[str | Exception | Stall] = deque(passages)
         self.default = default
         self.prompts: list[list[Message]] = []
+        self.expansions: list[list[Message]] = []
 
     def enqueue(self, *replies: str | Exception | Stall) -> None:
         self._queue.extend(replies)
@@ -66,8 +76,13 @@ class FakeLLM:
         temperature: float,
         until: float | None = None,
     ) -> Iterator[str]:
-        self.prompts.append(list(messages))
-        reply = self._queue.popleft() if self._queue else self._echo(messages)
+        prompt = messages[-1]["content"] if messages else ""
+        if hyde := _HYDE_QUESTION.search(prompt):
+            self.expansions.append(list(messages))
+            reply = self.passages.popleft() if self.passages else hyde.group(1)
+        else:
+            self.prompts.append(list(messages))
+            reply = self._queue.popleft() if self._queue else self._echo(messages)
         if isinstance(reply, Exception):
             raise reply
         if isinstance(reply, Stall):

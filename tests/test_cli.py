@@ -102,6 +102,16 @@ def test_eval_json_reports_the_metrics(env):
     assert 0 <= report["calibration"]["recommended"]["false_refusal_dev"] <= 0.05
 
 
+def test_eval_hyde_adds_the_answer_paths_retriever(env):
+    run("ingest")
+    result = run("eval", "--json", "--hyde", "--split", "heldout")
+    assert result.exit_code == 0, result.output
+    systems = json.loads(result.stdout)["systems"]
+    assert list(systems)[-1] == "cardrag+hyde"
+    # The fake LLM's passage is the question itself, so the HyDE vector is the question's.
+    assert systems["cardrag+hyde"] == systems["cardrag"]
+
+
 def test_eval_rejects_an_unknown_split(env):
     result = run("eval", "--split", "train")
     assert result.exit_code == 1 and "unknown split" in result.stderr

@@ -139,6 +139,6 @@ def test_no_history_means_no_rewrite(components, fake_llm):
 
 def test_weak_cards_are_kept_out_of_the_context(components):
     hits = components.retriever.search("What is backpropagation?", 5)
-    context = components.answerer.context_cards(hits)
+    context = components.answerer.within_margin(hits)
     margin = components.answerer.retrieval.context_margin
     assert context and all(h.score >= hits[0].score - margin for h in context)
