@@ -5,6 +5,7 @@ text; streaming yields text pieces. Heavy runtimes (llama_cpp, the OpenAI client
 imported lazily, so a deployment that uses one backend never needs the other installed.
 """
 
+import atexit
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -12,6 +13,10 @@ from pathlib import Path
 from typing import Any, Protocol, TypedDict
 
 from rag.errors import LLMUnavailable, ModelNotAvailable
+
+# How long a process that is exiting waits for a generation still running in llama.cpp: one
+# token, or the rest of a prompt's evaluation (~20 s for a long prompt on 2 cores).
+EXIT_WAIT_SECONDS = 60.0
 
 
 class Message(TypedDict):
@@ -85,6 +90,18 @@ class LlamaCppGenerator:
             from llama_cpp import Llama
 
             self._model = Llama(model_path=str(self.model_path), verbose=False, **self._options)
+            # A generation abandoned at its deadline runs on in a daemon thread
+            # (rag.deadline) until its next token. If the process exits meanwhile, the model
+            # is freed under that thread and the process dies with SIGSEGV (measured: every
+            # time, after a timed-out answer in a one-shot CLI). So exit waits for it.
+            atexit.register(self.wait_until_idle, EXIT_WAIT_SECONDS)
+
+    def wait_until_idle(self, seconds: float) -> bool:
+        """Wait until no generation holds the model; False if one still did after `seconds`."""
+        if not self._generate_lock.acquire(timeout=seconds):
+            return False
+        self._generate_lock.release()
+        return True
 
     def status(self) -> str:
         return "ready" if self._model is not None else "not loaded"

@@ -9,7 +9,12 @@ TEST_MODEL = "qwen2.5-coder-0.5b-instruct"
 
 
 def _loaded_bundled_llm(real_settings, **update):  # type: ignore[no-untyped-def]
-    llm_settings = real_settings.llm.model_copy(update={"backend": "bundled", **update})
+    """A bundled model whose own per-call limit is generous: the slow tier measures answers
+    and grades, not the timeout (on a loaded machine a 0.5B call can pass the default 30 s,
+    and a timed-out call would make a degraded answer or grade). The answer deadline is a
+    separate setting; tests that need a generous one set it too."""
+    update = {"backend": "bundled", "timeout": 600, **update}
+    llm_settings = real_settings.llm.model_copy(update=update)
     llm = build_llm(real_settings.model_copy(update={"llm": llm_settings}))
     llm.load()
     return llm

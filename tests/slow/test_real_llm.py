@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import httpx
 import pytest
 
 from rag.citations import markers_in
+from rag.model_assets import model_path
 from rag.settings import REPO_ROOT, Settings
 from tests.conftest import free_port, shipped_card_count
 from tests.slow.conftest import TEST_MODEL
@@ -80,3 +82,31 @@ def _wait_until_up(base: str, server: subprocess.Popen, seconds: float = 300) ->
 
 def test_settings_defaults_point_at_the_bundled_model():
     assert Settings().llm.backend == "bundled"
+
+
+def test_a_process_exits_cleanly_after_a_generation_it_abandoned(tmp_path: Path):
+    """A generation abandoned at its deadline runs on in a daemon thread until its next
+    token; a process exiting meanwhile used to free the model under it (SIGSEGV, exit -11,
+    e.g. `cardrag ask` after a timed-out answer)."""
+    script = tmp_path / "abandon.py"
+    script.write_text(textwrap.dedent("""
+        import sys
+        from pathlib import Path
+        from rag.deadline import Deadline, generate_within
+        from rag.errors import LLMUnavailable
+        from rag.llm import LlamaCppGenerator
+
+        llm = LlamaCppGenerator(Path(sys.argv[1]), context_window=2048, threads=2)
+        llm.load()
+        essay = [{"role": "user", "content": "Write a long essay about the history of computing."}]
+        try:
+            "".join(generate_within(llm, essay, Deadline(0.5), max_tokens=512, temperature=0.0))
+        except LLMUnavailable:
+            print("abandoned")
+    """))
+    path = model_path(Settings().models_dir, TEST_MODEL)
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    result = subprocess.run([sys.executable, str(script), str(path)], capture_output=True,
+                            text=True, timeout=300, env=env)  # fmt: skip
+    assert result.returncode == 0, (result.returncode, result.stderr[-3000:])
+    assert result.stdout.strip() == "abandoned"
