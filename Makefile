@@ -38,7 +38,7 @@ ingest: install
 	$(BIN)/cardrag ingest
 
 # The bundled 1.5B model on 2 cores needs more than the 30 s default for a long answer
-# with its HyDE passage (README, degraded mode); an explicit setting still wins.
+# (README, degraded mode); an explicit setting still wins.
 serve: ingest
 	CARDRAG_LLM__TIMEOUT=$${CARDRAG_LLM__TIMEOUT:-60} $(BIN)/cardrag serve
 

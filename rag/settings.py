@@ -119,10 +119,11 @@ class RetrievalSettings(BaseModel):
     rrf_k: int = Field(5, ge=1, le=1000, description="hybrid: reciprocal-rank constant.")
     top_k: int = Field(5, ge=1, le=20, description="Cards retrieved for a search or an answer.")
     expansion: Literal["hyde", "none"] = Field(
-        "hyde",
+        "none",
         description="Answers only (not search): hyde has the LLM write a passage answering "
         "the question and retrieves with the mean of its and the question's embeddings "
-        "(docs/EVALS.md); one more LLM call per answer. none: the question alone.",
+        "(better ranking on the eval, but one more LLM call per answer and mixed answer "
+        "results: docs/EVALS.md). none: the question alone.",
     )
     expansion_max_tokens: int = Field(
         80, ge=16, le=512, description="hyde: most tokens in the passage."

@@ -13,6 +13,24 @@ from tests.conftest import make_settings
 QUESTION = "What is backpropagation?"
 
 
+def built(tmp_path, fake: FakeLLM, expansion: str = "hyde", timeout: float = 30.0):
+    base = make_settings(tmp_path)
+    settings = make_settings(
+        tmp_path,
+        llm={"backend": "fake", "preload": False, "timeout": timeout},
+        retrieval={**base.retrieval.model_dump(), "expansion": expansion},
+    )
+    components = build_components(settings, llm=fake, embedder=HashingEmbedding())
+    components.indexer.sync(all_cards(load_corpus(settings.corpus_dir)))
+    return components
+
+
+@pytest.fixture
+def components(tmp_path, fake_llm):
+    """The service with HyDE on (the default is off)."""
+    return built(tmp_path, fake_llm)
+
+
 def passage_from(components, card_id: str) -> str:
     [card] = components.store.cards([card_id])
     return f"{card.question} {card.short_answer} {card.long_answer}"
@@ -60,11 +78,7 @@ def test_no_usable_passage_keeps_the_questions_own_cards(components, fake_llm, f
 
 
 def answerer_with_timeout(tmp_path, fake: FakeLLM, timeout: float):
-    settings = make_settings(tmp_path, llm={"backend": "fake", "preload": False,
-                                            "timeout": timeout})  # fmt: skip
-    built = build_components(settings, llm=fake, embedder=HashingEmbedding())
-    built.indexer.sync(all_cards(load_corpus(settings.corpus_dir)))
-    return built.answerer
+    return built(tmp_path, fake, timeout=timeout).answerer
 
 
 def test_a_passage_that_hangs_is_abandoned_and_the_answer_still_made(tmp_path):
@@ -85,11 +99,10 @@ def test_a_passage_and_an_answer_that_hang_degrade_within_the_one_deadline(tmp_p
 
 
 def test_expansion_none_asks_for_no_passage(tmp_path, fake_llm):
-    settings = make_settings(tmp_path, llm={"backend": "fake", "preload": False},
-                             retrieval={**make_settings(tmp_path).retrieval.model_dump(),
-                                        "expansion": "none"})  # fmt: skip
-    built = build_components(settings, llm=fake_llm, embedder=HashingEmbedding())
-    built.indexer.sync(all_cards(load_corpus(settings.corpus_dir)))
-    answer = built.answerer.ask(QUESTION)
+    answer = built(tmp_path, fake_llm, expansion="none").answerer.ask(QUESTION)
     assert fake_llm.expansions == [] and "expand_ms" not in answer.timings
     assert not answer.refused
+
+
+def test_expansion_is_off_by_default(tmp_path):
+    assert make_settings(tmp_path).retrieval.expansion == "none"
