@@ -17,12 +17,14 @@ from pydantic import PrivateAttr
 
 from rag.lexical import words
 from rag.llm import Message
+from rag.prompts import DEFAULT_HYDE_PROMPT
 
 DEFAULT_FAKE_REPLY = "According to the cards, this is covered in [1]."
 _SHORT_ANSWER = re.compile(r"^Short answer: (.+)$", re.M)
 _LAST_HUMAN_TURN = re.compile(r"^Human: (.+)$", re.M)
 _FOLLOW_UP = re.compile(r"<Follow Up Message>\n(.+?)\n", re.S)
-_HYDE_QUESTION = re.compile(r'\n\n\n(.+)\n\n\nPassage:"""\s*$', re.S)
+# The HyDE prompt around its question, taken from the template rag.prompts formats.
+_HYDE_BEFORE, _HYDE_AFTER = DEFAULT_HYDE_PROMPT.template.split("{context_str}")
 
 
 class Stall:
@@ -77,9 +79,10 @@ class FakeLLM:
         until: float | None = None,
     ) -> Iterator[str]:
         prompt = messages[-1]["content"] if messages else ""
-        if hyde := _HYDE_QUESTION.search(prompt):
+        if prompt.startswith(_HYDE_BEFORE) and prompt.endswith(_HYDE_AFTER):
             self.expansions.append(list(messages))
-            reply = self.passages.popleft() if self.passages else hyde.group(1)
+            question = prompt[len(_HYDE_BEFORE) : -len(_HYDE_AFTER)]
+            reply = self.passages.popleft() if self.passages else question
         else:
             self.prompts.append(list(messages))
             reply = self._queue.popleft() if self._queue else self._echo(messages)
