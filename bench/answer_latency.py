@@ -9,6 +9,11 @@ load hits all three alike):
   measured against;
 - naive: LlamaIndex `as_query_engine(streaming=True)` over `from_documents` with the same
   encoder and the same model (bench/naive.py).
+Raw and naive each get a model of their own, loaded with the server's options (n_ctx,
+n_batch, threads, seed). llama.cpp reuses the part of a prompt that matches the previous
+one it evaluated, so a model shared between raw and naive re-read the whole system prompt
+on every raw question while the server's model, asked by cardrag alone, did not: that
+made the raw floor slower than cardrag (session 2's 0.31×), which no overhead can be.
 Tokens are counted with the model's tokenizer on the streamed text. Serving RSS is the
 server process's peak (VmHWM). Written to docs/BENCHMARKS.md.
 Run: .venv/bin/python -m bench.answer_latency [--model NAME] [--answers N]
@@ -93,6 +98,25 @@ def ask_naive(engine, question: str) -> dict:  # type: ignore[no-untyped-def]
     return timing.done()
 
 
+def load_model(settings: Settings, path: Path):  # type: ignore[no-untyped-def]
+    """A model as the server loads it (rag.llm.LlamaCppGenerator's options)."""
+    from llama_cpp import Llama
+
+    llm = settings.llm
+    return Llama(model_path=str(path), n_ctx=llm.context_window, n_threads=llm.threads,
+                 n_batch=llm.batch_size, seed=7, verbose=False)  # fmt: skip
+
+
+def prompt_tokens(model, messages: list[dict]) -> int:  # type: ignore[no-untyped-def]
+    """The prompt's tokens as the model's chat template lays them out."""
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    template = model.metadata["tokenizer.chat_template"]
+    formatter = Jinja2ChatFormatter(template, eos_token="", bos_token="")
+    prompt = formatter(messages=messages).prompt
+    return len(model.tokenize(prompt.encode(), add_bos=False, special=True))
+
+
 def card_of(fields: dict) -> Card:
     return Card(id=fields["card_id"], **{k: fields[k] for k in (
         "question", "short_answer", "long_answer", "topic", "difficulty", "deck")},
@@ -120,8 +144,6 @@ def main() -> None:
     parser.add_argument("--answers", type=int, default=8)
     parser.add_argument("--data-dir", default="/tmp/cardrag-bench")
     args = parser.parse_args()
-    from llama_cpp import Llama
-
     from bench.naive import LlamaCppLLM, build
     from rag.cards import all_cards, load_corpus
     from rag.embedding import build_embedder
@@ -132,10 +154,10 @@ def main() -> None:
     subprocess.run([sys.executable, "-m", "ingest", "ingest"], check=True,
                    env={**os.environ, **env}, capture_output=True)  # fmt: skip
     questions = [q.question for q in load_queries(split="dev") if q.primary()]
-    model = Llama(model_path=str(model_path(settings.models_dir, args.model)), n_ctx=4096,
-                  n_threads=settings.llm.threads, n_batch=512, seed=7, verbose=False)  # fmt: skip
+    path = model_path(settings.models_dir, args.model)
+    model, naive_model = load_model(settings, path), load_model(settings, path)
     cards = all_cards(load_corpus(settings.corpus_dir))
-    llm = LlamaCppLLM(model=model, max_tokens=settings.llm.max_tokens,
+    llm = LlamaCppLLM(model=naive_model, max_tokens=settings.llm.max_tokens,
                       temperature=settings.llm.temperature)  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         index = build(cards, build_embedder(settings.embedder, settings.models_dir), Path(tmp))
@@ -144,6 +166,7 @@ def main() -> None:
     rows: dict[str, list[dict]] = {"cardrag (HTTP, SSE)": [], "raw llama.cpp": [],
                                    "naive LlamaIndex": []}  # fmt: skip
     loads = [load_average()]
+    prompt_sizes: list[int] = []
     with cardrag_server(port, env) as server:
         url = f"http://127.0.0.1:{port}/v1/ask"
         # Warm-up without an answer (each costs minutes on a busy machine): the encoder and
@@ -159,6 +182,7 @@ def main() -> None:
                 continue  # no generation to compare
             rows["cardrag (HTTP, SSE)"].append(timing)
             messages = build_messages(question, [card_of(c) for c in answer["cards"]])
+            prompt_sizes.append(prompt_tokens(model, messages))
             rows["raw llama.cpp"].append(ask_raw(model, messages, settings))
             rows["naive LlamaIndex"].append(ask_naive(engine, question))
             loads.append(load_average())
@@ -185,9 +209,14 @@ def main() -> None:
         f"of the three in turn. LLM: {args.model} Q4_K_M, llama-cpp-python (portable AVX2 "
         f"build), {settings.llm.threads} threads, max {settings.llm.max_tokens} tokens, "
         f"temperature {settings.llm.temperature}. cardrag streams over HTTP from its own "
-        "process; raw and naive run in the benchmark process on one shared `Llama`. Raw gets "
-        "the exact prompt cardrag built (same cards), so its first-token time is the prompt "
-        "evaluation floor. Load average over the run: " + ", ".join(loads) + ".",
+        "process; raw and naive run in the benchmark process, each on a `Llama` of its own "
+        f"loaded with the server's options (n_batch {settings.llm.batch_size}, n_ctx "
+        f"{settings.llm.context_window}), so llama.cpp's reuse of the previous prompt's "
+        "prefix (the system prompt) is alike for cardrag and raw. Raw gets the exact prompt "
+        "cardrag built (same cards), so its first-token time is the prompt evaluation floor. "
+        f"Prompt tokens per question (chat template included): median "
+        f"{statistics.median(prompt_sizes):.0f}, min {min(prompt_sizes)}, max "
+        f"{max(prompt_sizes)}. Load average over the run: " + ", ".join(loads) + ".",
         "",
         "| system | first token p50 / max s | total p50 / max s | answer tokens (median) | "
         "tokens/s (all tokens / all time) | decode tokens/s (median) | vs raw: first token / "

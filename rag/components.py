@@ -12,7 +12,7 @@ from llama_index.core.llms import MockLLM
 
 from rag.answer import Answerer
 from rag.decks import DeckLibrary
-from rag.embedding import build_embedder
+from rag.embedding import build_embedder, embedder_name
 from rag.errors import ModelNotAvailable
 from rag.expansion import HypotheticalAnswer
 from rag.grounding import Grounder
@@ -108,8 +108,9 @@ def build_components(
     LlamaSettings.llm = MockLLM()
     # Opened and counted now: a damaged or unreadable index fails here, with one clear
     # message naming the directory, before anything is served or written.
-    store = LiveIndex(chroma_client(settings.data_dir, settings.chroma.url), settings.data_dir,
-                      settings.chroma.collection)  # fmt: skip
+    client = chroma_client(settings.data_dir, settings.chroma.url)
+    store = LiveIndex(client, settings.data_dir, settings.chroma.collection,
+                      encoder=embedder_name(settings.embedder))  # fmt: skip
     store.check()
     indexer = CardIndexer(store, embedder)
     dense = CardRetriever(store, embedder)

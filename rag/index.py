@@ -10,6 +10,10 @@ a new collection beside it (`cards-g000008`): the vectors of unchanged cards are
 the live collection (nothing unchanged is embedded again), the pipeline embeds the new and
 changed cards into it, the result is checked against the card set, its docstore is
 written, and only then does the pointer (rag.published) switch to it, by an atomic rename.
+The pointer also names the encoder that embedded the collection: a sync under another
+encoder (another model folder, or the hashing fake) embeds every card again instead of
+copying vectors that queries could no longer be compared with, and readers refuse an index
+whose encoder is not theirs (rag.store.LiveIndex.current).
 A SIGKILL anywhere before the switch leaves the old pointer, collection and docstore as they
 were; the next run drops the half-built collection and builds again. The replaced
 collection is kept until the next publish, for requests still reading it. A sync that
@@ -150,6 +154,14 @@ class CardIndexer:
             live_ids = set(store.card_ids())
             _forget(docstore, keep=live_ids)  # a hash is only as good as the vector behind it
             counts = _diff(docstore, documents)
+            if self.live.embedded_by_another_encoder(published):
+                # Another encoder's vectors are not worth copying: every card is embedded
+                # again, and the cards that were there count as updated.
+                log.info("the cards were embedded by another encoder; embedding them all with %s",
+                         self.live.encoder)  # fmt: skip
+                counts["updated"] += counts.pop("unchanged")
+                counts["unchanged"] = 0
+                _forget(docstore, keep=set())
             self._drop_leftovers(keep=_names(published))
             if not any(counts[k] for k in ("added", "updated", "removed")) and \
                     live_ids == {d.id_ for d in documents}:  # fmt: skip
@@ -192,7 +204,8 @@ class CardIndexer:
         _check_complete(new, documents)
         _save_docstore(docstore, docstore_path(self.data_dir, name, generation))
         published = Published(collection=name, generation=generation, cards=len(documents),
-                              previous=live.collection if live else None)  # fmt: skip
+                              previous=live.collection if live else None,
+                              encoder=self.live.encoder)  # fmt: skip
         write_published(self.data_dir, published)
         log.info("published %s (%d cards)", name, len(documents))
         self._drop_leftovers(keep=_names(published))

@@ -26,8 +26,9 @@ LEGACY_DOCSTORE = "docstore.json"
 
 
 class Published(BaseModel):
-    """The live collection, the one it replaced (kept for requests still reading it), and
-    how many cards the live one holds (checked before it was published)."""
+    """The live collection, the one it replaced (kept for requests still reading it), how
+    many cards the live one holds (checked before it was published) and which encoder
+    embedded them."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -35,6 +36,10 @@ class Published(BaseModel):
     generation: int = Field(ge=0)
     cards: int = Field(ge=0)
     previous: str | None = None
+    # The encoder whose vectors the collection holds (rag.embedding.embedder_name). None in
+    # pointers written before it was recorded: those are taken to match whatever is
+    # configured, as they always were.
+    encoder: str | None = None
 
     def docstore_path(self, data_dir: Path) -> Path:
         return docstore_path(data_dir, self.collection, self.generation)

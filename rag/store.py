@@ -272,26 +272,44 @@ class LiveIndex:
     several calls pins one CardStore through `read`, so all its parts see one card set.
     """
 
-    def __init__(self, client: Any, data_dir: Path, base: str):
+    def __init__(self, client: Any, data_dir: Path, base: str, encoder: str | None = None):
         self.client = client
         self.data_dir = data_dir
         self.chroma_dir = data_dir / CHROMA_SUBDIR
         self.base = base
+        self.encoder = encoder  # the configured one: what queries are embedded with
         self._stores: dict[str, CardStore] = {}
         self._opening = threading.RLock()
 
     def check(self) -> None:
         """Open and count the live collection, so that a damaged index fails at start-up
-        with a clear message instead of on the first request."""
+        with a clear message instead of on the first request. An index built by another
+        encoder passes: `cardrag ingest` starts through here to re-embed it."""
         try:
-            self.current().count()
+            self.snapshot()[1].count()
         except CardragError:
             raise
         except Exception as exc:  # Chroma's errors for a damaged HNSW index or database
             raise unavailable(self.chroma_dir, exc) from None
 
     def current(self) -> CardStore:
-        return self.snapshot()[1]
+        """The live collection, for reading: its vectors must come from the configured
+        encoder, or every cosine against a query would be meaningless (rankings, the
+        "not covered" gate, grounding), silently."""
+        published, store = self.snapshot()
+        if published is not None and self.embedded_by_another_encoder(published):
+            raise IndexUnavailable(
+                f"{self.data_dir}: the cards were embedded by the encoder {published.encoder!r} "
+                f"and this process embeds queries with {self.encoder!r}; run `cardrag "
+                "ingest` with this configuration to embed them again"
+            )
+        return store
+
+    def embedded_by_another_encoder(self, published: Published | None) -> bool:
+        """Whether the collection's vectors come from an encoder other than the configured
+        one (unknown on either side, as in pointers from before it was recorded: no)."""
+        recorded = published.encoder if published else None
+        return bool(recorded and self.encoder and recorded != self.encoder)
 
     def snapshot(self) -> tuple[Published | None, CardStore]:
         """The pointer and the store it names (None and the legacy or empty store when there

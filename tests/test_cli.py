@@ -68,6 +68,15 @@ def test_search_and_ask_json(env):
     assert ask["refused"] is False and ask["citations"][0]["n"] == 1
 
 
+def test_searching_cards_another_encoder_embedded_says_to_ingest_again(env, monkeypatch):
+    assert run("ingest").exit_code == 0  # the hashing fake's vectors
+    monkeypatch.setenv("CARDRAG_EMBEDDER__BACKEND", "onnx")  # the bundled encoder
+    result = run("search", "What is dropout?")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "embedded by the encoder 'hashing (fake)'" in result.stderr
+    assert "run `cardrag ingest`" in result.stderr
+
+
 def test_ask_stream_prints_the_answer_and_its_citations(env):
     run("ingest")
     result = run("ask", "What is backpropagation?", "--stream")

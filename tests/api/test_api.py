@@ -206,3 +206,16 @@ def test_an_empty_index_answers_without_errors(settings, fake_llm):
         assert client.get("/healthz").json()["cards"] == 0
         assert client.get("/v1/search", params={"q": "dropout"}).json() == {"results": []}
         assert client.post("/v1/ask", json={"question": "What is dropout?"}).json()["refused"]
+
+
+def test_cards_embedded_by_another_encoder_give_503_not_wrong_results(components, settings):
+    """The shared components ingested with the hashing fake; this server is configured
+    with the bundled encoder (a fake of another size stands in for its vectors)."""
+    other = settings.model_copy(update={"embedder": settings.embedder.model_copy(
+        update={"backend": "onnx"})})  # fmt: skip
+    served = build_components(other, embedder=HashingEmbedding(dimensions=256))
+    with TestClient(create_app(other, served)) as client:
+        search = client.get("/v1/search", params={"q": "What is dropout?"})
+        assert search.status_code == 503
+        assert "card index is unavailable" in search.json()["detail"]
+        assert client.get("/healthz").status_code == 503

@@ -6,11 +6,12 @@ from llama_index.vector_stores.chroma import ChromaVectorStore
 
 from rag.cards import Card, all_cards, load_corpus
 from rag.components import build_components
-from rag.errors import CardragError, IndexBusy
+from rag.errors import CardragError, IndexBusy, IndexUnavailable
 from rag.hits import CardFilters
 from rag.index import CardToNode, card_document
 from rag.lock import writer_lock
 from rag.published import POINTER_FILE, read_published
+from rag.settings import EmbedderSettings
 from rag.store import create_collection
 from rag.testing import HashingEmbedding
 from tests.conftest import CORPUS
@@ -309,3 +310,62 @@ def test_nearest_ids_and_cosines_are_what_the_llamaindex_path_finds(components, 
     assert all(filters is None or filters.matches(hit.card) for hit in through_llamaindex)
     if filters and filters.deck:
         assert nearest == []
+
+
+def with_another_encoder(settings):
+    """The settings naming another encoder; tests give its components a hashing fake of
+    another size, so that its vectors are truly not the first one's."""
+    return settings.model_copy(update={"embedder": EmbedderSettings(backend="onnx")})
+
+
+def test_the_pointer_names_the_encoder_that_embedded_the_cards(settings):
+    components, _ = build(settings)
+    components.indexer.sync(corpus_cards())
+    assert read_published(settings.data_dir).encoder == "hashing (fake)"
+
+
+def test_an_index_embedded_by_another_encoder_is_refused_not_misread(settings):
+    components, _ = build(settings)
+    components.indexer.sync(corpus_cards())
+    another = HashingEmbedding(dimensions=256)
+    other = build_components(with_another_encoder(settings), embedder=another)
+    with pytest.raises(IndexUnavailable, match=r"'hashing \(fake\)'.*cardrag ingest"):
+        other.retriever.search("What is dropout?", 3)
+    with pytest.raises(IndexUnavailable):
+        other.dense.search("What is dropout?", 3)
+
+
+def test_ingest_under_another_encoder_embeds_every_card_again(settings):
+    components, _ = build(settings)
+    cards = corpus_cards()
+    components.indexer.sync(cards)
+    embedder = HashingEmbedding(dimensions=256)
+    other = build_components(with_another_encoder(settings), embedder=embedder)
+    report = other.indexer.sync(cards[1:])
+    assert (report.added, report.updated, report.removed, report.unchanged) == (
+        0, len(cards) - 1, 1, 0)  # fmt: skip
+    assert embedder.calls == len(cards) - 1  # nothing copied from the other encoder
+    assert read_published(settings.data_dir).encoder == "all-MiniLM-L6-v2"
+    hits = other.retriever.search(cards[1].question, 1)
+    assert hits[0].card.id == cards[1].id
+    stored = other.store.current().vectors([cards[1].id])
+    assert len(stored[0]) == 256
+    # Now the first configuration is the one whose queries no longer fit.
+    with pytest.raises(IndexUnavailable):
+        components.retriever.search(cards[1].question, 1)
+    calls = embedder.calls
+    again = other.indexer.sync(cards[1:])
+    assert again.unchanged == len(cards) - 1 and embedder.calls == calls
+
+
+def test_a_pointer_from_before_the_encoder_was_recorded_is_trusted(settings):
+    components, _ = build(settings)
+    cards = corpus_cards()
+    components.indexer.sync(cards)
+    pointer = settings.data_dir / POINTER_FILE
+    fields = json.loads(pointer.read_text())
+    del fields["encoder"]
+    pointer.write_text(json.dumps(fields))
+    other, embedder = build(with_another_encoder(settings))
+    assert other.indexer.sync(cards).unchanged == len(cards) and embedder.calls == 0
+    assert other.retriever.search(cards[0].question, 1)[0].card.id == cards[0].id
