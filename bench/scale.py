@@ -88,6 +88,9 @@ def ingest_child(size: int, system: str, vectors: str) -> dict[str, float]:
     if vectors == "encoder":
         embedder = build_embedder(settings.embedder, settings.models_dir)
     else:
+        # Stands in for the encoder: the index records the configured encoder (the real
+        # one), so the server embeds queries for real and serves it; its rankings mean
+        # nothing, its latency is the real one's (same dimensions, same counts).
         embedder = HashingEmbedding(dimensions=ENCODER_DIMENSIONS)
     cards = synthetic_cards(size)
     texts = [card.embedding_text() for card in cards]
