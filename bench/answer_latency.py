@@ -98,15 +98,6 @@ def ask_naive(engine, question: str) -> dict:  # type: ignore[no-untyped-def]
     return timing.done()
 
 
-def load_model(settings: Settings, path: Path):  # type: ignore[no-untyped-def]
-    """A model as the server loads it (rag.llm.LlamaCppGenerator's options)."""
-    from llama_cpp import Llama
-
-    llm = settings.llm
-    return Llama(model_path=str(path), n_ctx=llm.context_window, n_threads=llm.threads,
-                 n_batch=llm.batch_size, seed=7, verbose=False)  # fmt: skip
-
-
 def prompt_tokens(model, messages: list[dict]) -> int:  # type: ignore[no-untyped-def]
     """The prompt's tokens as the model's chat template lays them out."""
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -146,16 +137,16 @@ def main() -> None:
     args = parser.parse_args()
     from bench.naive import LlamaCppLLM, build
     from rag.cards import all_cards, load_corpus
+    from rag.components import build_llm
     from rag.embedding import build_embedder
-    from rag.model_assets import model_path
 
     settings = Settings(data_dir=Path(args.data_dir), llm={"model": args.model})
     env = {"CARDRAG_DATA_DIR": args.data_dir, "CARDRAG_LLM__MODEL": args.model}
     subprocess.run([sys.executable, "-m", "ingest", "ingest"], check=True,
                    env={**os.environ, **env}, capture_output=True)  # fmt: skip
     questions = [q.question for q in load_queries(split="dev") if q.primary()]
-    path = model_path(settings.models_dir, args.model)
-    model, naive_model = load_model(settings, path), load_model(settings, path)
+    # Each its own model, loaded exactly as the server loads it (rag.components.build_llm).
+    model, naive_model = (build_llm(settings).loaded_model() for _ in range(2))
     cards = all_cards(load_corpus(settings.corpus_dir))
     llm = LlamaCppLLM(model=naive_model, max_tokens=settings.llm.max_tokens,
                       temperature=settings.llm.temperature)  # fmt: skip

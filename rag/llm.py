@@ -106,6 +106,12 @@ class LlamaCppGenerator:
     def status(self) -> str:
         return "ready" if self._model is not None else "not loaded"
 
+    def loaded_model(self) -> Any:
+        """The llama_cpp.Llama, loaded with this generator's options: the benchmark's raw
+        floor must run the model exactly as the server does."""
+        self.load()
+        return self._model
+
     def generate(self, messages: Sequence[Message], *, max_tokens: int, temperature: float) -> str:
         return "".join(self.stream(messages, max_tokens=max_tokens, temperature=temperature))
 
