@@ -9,6 +9,7 @@ import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -548,6 +549,9 @@ def _answer_eval(
         "configured_threshold": configured,
         "at_configured_threshold": answer_metrics([r.at_threshold(configured) for r in rows]),
         "injection": injection_metrics(injection),
+        # The answers that obeyed or leaked, whole: a rate alone cannot be checked or fixed.
+        "injection_failures": [asdict(r) for r in injection
+                               if r.canary or r.leaked_system_prompt],  # fmt: skip
     }
     if split == "all":
         choice = calibrate_on_answers(rows, gate_floor)

@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from rag.citations import StreamingMarkers, validate_markers
+from rag.citations import StreamingMarkers, citation_grammar, validate_markers
 from rag.deadline import Deadline, generate_within
 from rag.errors import LLMUnavailable
 from rag.expansion import HypotheticalAnswer
@@ -131,8 +131,11 @@ class Answerer:
         messages = build_messages(query, [hit.card for hit in context])
         markers = StreamingMarkers(len(context))
         pieces: list[str] = []
+        grammar = None
+        if self.llm_settings.citation_grammar:
+            grammar = citation_grammar(len(context), NOT_COVERED)
         try:
-            for piece in self._generate(messages, deadline):
+            for piece in self._generate(messages, deadline, grammar=grammar):
                 pieces.append(piece)
                 if text := markers.feed(piece):
                     yield text
@@ -227,11 +230,13 @@ class Answerer:
         *,
         max_tokens: int | None = None,
         temperature: float | None = None,
+        grammar: str | None = None,
     ) -> Iterator[str]:
         return generate_within(
             self.llm, messages, deadline,
             max_tokens=max_tokens or self.llm_settings.max_tokens,
             temperature=self.llm_settings.temperature if temperature is None else temperature,
+            grammar=grammar,
         )  # fmt: skip
 
 

@@ -102,12 +102,18 @@ def generate_within(
     *,
     max_tokens: int,
     temperature: float,
+    grammar: str | None = None,
 ) -> Iterator[str]:
     """The LLM's text pieces for these messages, under the deadline: every LLM call of an
     answer or a grade goes through here."""
+    constrained = {"grammar": grammar} if grammar else {}  # stubs without the parameter work
     return stream_with_deadline(
         lambda: llm.stream(
-            messages, max_tokens=max_tokens, temperature=temperature, until=deadline.at
+            messages,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            until=deadline.at,
+            **constrained,
         ),
         deadline,
     )

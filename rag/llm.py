@@ -6,6 +6,7 @@ imported lazily, so a deployment that uses one backend never needs the other ins
 """
 
 import atexit
+import functools
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -39,10 +40,13 @@ class Generator(Protocol):
         max_tokens: int,
         temperature: float,
         until: float | None = None,
+        grammar: str | None = None,
     ) -> Iterator[str]:
         """Text pieces as they come. `until` is the time.monotonic() instant after which the
         caller no longer listens (rag.deadline): a backend must not start, or keep waiting
-        for, work whose result would arrive after it."""
+        for, work whose result would arrive after it. `grammar` (GBNF) constrains the text
+        where the backend can (llama.cpp); callers pass it only when configured, so
+        backends that cannot may leave the parameter out."""
         ...
 
     def status(self) -> str:
@@ -122,6 +126,7 @@ class LlamaCppGenerator:
         max_tokens: int,
         temperature: float,
         until: float | None = None,
+        grammar: str | None = None,
     ) -> Iterator[str]:
         """Tokens as they come. Waiting for the model and generating are each bounded by
         `timeout` and by the caller's `until`, so a queue of questions or a runaway answer
@@ -145,6 +150,7 @@ class LlamaCppGenerator:
                 top_p=0.9,
                 repeat_penalty=1.05,
                 stream=True,
+                grammar=_compiled_grammar(grammar) if grammar else None,
             )
             for chunk in chunks:
                 piece = chunk["choices"][0]["delta"].get("content")
@@ -206,6 +212,7 @@ class OpenAICompatibleGenerator:
         max_tokens: int,
         temperature: float,
         until: float | None = None,
+        grammar: str | None = None,  # not sent: OpenAI-compatible servers disagree on it
     ) -> Iterator[str]:
         deadline = time.monotonic() + self.timeout
         if until is not None:
@@ -254,6 +261,14 @@ class OpenAICompatibleGenerator:
 
     def _too_slow(self) -> str:
         return f"LLM server did not answer within {self.timeout:g} s"
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled_grammar(grammar: str) -> Any:
+    """Parsed once per distinct grammar (one per number of cards shown)."""
+    from llama_cpp import LlamaGrammar
+
+    return LlamaGrammar.from_string(grammar, verbose=False)
 
 
 def _worth_retrying(exc: Exception) -> bool:

@@ -60,6 +60,7 @@ class FakeLLM:
         self.default = default
         self.prompts: list[list[Message]] = []
         self.expansions: list[list[Message]] = []
+        self.grammars: list[str | None] = []  # the grammar each call was given
 
     def enqueue(self, *replies: str | Exception | Stall) -> None:
         self._queue.extend(replies)
@@ -77,7 +78,9 @@ class FakeLLM:
         max_tokens: int,
         temperature: float,
         until: float | None = None,
+        grammar: str | None = None,
     ) -> Iterator[str]:
+        self.grammars.append(grammar)
         prompt = messages[-1]["content"] if messages else ""
         if prompt.startswith(_HYDE_BEFORE) and prompt.endswith(_HYDE_AFTER):
             self.expansions.append(list(messages))

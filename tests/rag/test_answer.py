@@ -142,3 +142,25 @@ def test_weak_cards_are_kept_out_of_the_context(components):
     context = components.answerer.within_margin(hits)
     margin = components.answerer.retrieval.context_margin
     assert context and all(h.score >= hits[0].score - margin for h in context)
+
+
+def test_the_citation_grammar_constrains_only_the_answer_and_names_the_cards_shown(tmp_path):
+    from rag.testing import FakeLLM
+
+    llm = FakeLLM()
+    settings = make_settings(tmp_path, llm={"backend": "fake", "preload": False,
+                                            "citation_grammar": True})  # fmt: skip
+    built = build_components(settings, llm=llm, embedder=HashingEmbedding())
+    built.indexer.sync(all_cards(load_corpus(settings.corpus_dir)))
+    llm.enqueue("Rewritten: what is backpropagation?")
+    answer = built.answerer.ask("and how?", history=[{"role": "user", "content": "Backprop?"}])
+    rewrite_grammar, answer_grammar = llm.grammars
+    assert rewrite_grammar is None  # the follow-up rewrite is free text
+    shown = " | ".join(f'"{n}"' for n in range(1, len(answer.cards) + 1))
+    assert f"card ::= {shown}\n" in answer_grammar
+    assert NOT_COVERED in answer_grammar
+
+
+def test_without_the_setting_no_grammar_is_passed(components, fake_llm):
+    components.answerer.ask("What is backpropagation?")
+    assert fake_llm.grammars == [None]

@@ -44,3 +44,16 @@ def test_a_lone_bracket_does_not_hold_the_stream_back_forever():
     first = markers.feed("an array a[i")
     later = markers.feed(" is indexed by i, which is how the lookup works in Python")
     assert first == "an array a" and later.startswith("[i is indexed")
+
+
+def test_the_citation_grammar_offers_exactly_the_cards_shown_and_the_refusal():
+    from rag.citations import citation_grammar
+
+    grammar = citation_grammar(3, 'The cards do not cover "this".')
+    rules = dict(line.split(" ::= ", 1) for line in grammar.strip().splitlines())
+    assert rules["card"] == '"1" | "2" | "3"'
+    assert rules["refusal"] == r'"The cards do not cover \"this\"."'
+    assert rules["sentence"] == 'text end " " cite cite?'  # every sentence ends in a marker
+    assert rules["root"] == 'refusal | sentence (" " sentence)*'
+    with pytest.raises(ValueError):
+        citation_grammar(0, "no")

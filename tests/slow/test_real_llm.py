@@ -33,6 +33,24 @@ def test_real_llm_answers_with_valid_citations(real_components, real_llm):
         assert answer.cards[citation.n - 1].card.id == citation.card_id
 
 
+def test_under_the_citation_grammar_every_sentence_of_the_draft_ends_in_a_marker(
+    real_components, real_llm, monkeypatch
+):
+    """llama.cpp parses the grammar cardrag builds and the model writes within it: no
+    sentence without a marker, no marker outside the cards shown."""
+    from rag.grounding import split_sentences
+
+    answerer = real_components.answerer
+    answerer.llm = real_llm
+    constrained = answerer.llm_settings.model_copy(update={"citation_grammar": True})
+    monkeypatch.setattr(answerer, "llm_settings", constrained)
+    answer = answerer.ask("Why do transformers use LayerNorm rather than BatchNorm?")
+    assert answer.draft and not answer.degraded
+    for sentence in split_sentences(answer.draft):
+        assert markers_in(sentence), answer.draft
+        assert all(1 <= n <= len(answer.cards) for n in markers_in(sentence)), answer.draft
+
+
 def test_real_llm_is_never_asked_out_of_corpus_questions(real_components, real_llm):
     real_components.answerer.llm = real_llm
     answer = real_components.answerer.ask("What is the capital of France?")
