@@ -129,6 +129,9 @@ def summary(rows: list[dict], tokens) -> dict[str, float]:  # type: ignore[no-un
     }  # fmt: skip
 
 
+GRAMMAR_ROW = "cardrag, citation grammar (HTTP, SSE)"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default="qwen2.5-coder-1.5b-instruct")
@@ -153,16 +156,22 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         index = build(cards, build_embedder(settings.embedder, settings.models_dir), Path(tmp))
     engine = index.as_query_engine(llm=llm, streaming=True, similarity_top_k=5)
-    port = free_port()
-    rows: dict[str, list[dict]] = {"cardrag (HTTP, SSE)": [], "raw llama.cpp": [],
-                                   "naive LlamaIndex": []}  # fmt: skip
+    port, constrained_port = free_port(), free_port()
+    # The citation grammar (CARDRAG_LLM__CITATION_GRAMMAR, off by default) in a server of its
+    # own: what constraining every sentence to end in a marker costs in decoding speed.
+    constrained_env = {**env, "CARDRAG_LLM__CITATION_GRAMMAR": "true"}
+    rows: dict[str, list[dict]] = {"cardrag (HTTP, SSE)": [], GRAMMAR_ROW: [],
+                                   "raw llama.cpp": [], "naive LlamaIndex": []}  # fmt: skip
     loads = [load_average()]
     prompt_sizes: list[int] = []
-    with cardrag_server(port, env) as server:
+    with cardrag_server(port, env) as server, cardrag_server(constrained_port, constrained_env):
         url = f"http://127.0.0.1:{port}/v1/ask"
+        constrained_url = f"http://127.0.0.1:{constrained_port}/v1/ask"
         # Warm-up without an answer (each costs minutes on a busy machine): the encoder and
         # BM25 through a search; the model is loaded at start-up (preload).
-        httpx.get(f"http://127.0.0.1:{port}/v1/search", params={"q": questions[0]}, timeout=300)
+        for warm in (port, constrained_port):
+            httpx.get(f"http://127.0.0.1:{warm}/v1/search", params={"q": questions[0]},
+                      timeout=300)  # fmt: skip
         ask_raw(model, [{"role": "user", "content": "Hi"}], settings.model_copy(
             update={"llm": settings.llm.model_copy(update={"max_tokens": 16})}))  # fmt: skip
         for question in questions:
@@ -176,6 +185,9 @@ def main() -> None:
             prompt_sizes.append(prompt_tokens(model, messages))
             rows["raw llama.cpp"].append(ask_raw(model, messages, settings))
             rows["naive LlamaIndex"].append(ask_naive(engine, question))
+            timing, answer = ask_cardrag(constrained_url, question)
+            if not answer.get("degraded"):
+                rows[GRAMMAR_ROW].append(timing)
             loads.append(load_average())
         serving_rss = peak_rss_mb(server.pid)
 
@@ -197,7 +209,7 @@ def main() -> None:
         "2 cores shared, `python -m bench.answer_latency`)",
         "",
         f"{len(rows['raw llama.cpp'])} in-corpus dev questions, one after another, each asked "
-        f"of the three in turn. LLM: {args.model} Q4_K_M, llama-cpp-python (portable AVX2 "
+        f"of the systems in turn. LLM: {args.model} Q4_K_M, llama-cpp-python (portable AVX2 "
         f"build), {settings.llm.threads} threads, max {settings.llm.max_tokens} tokens, "
         f"temperature {settings.llm.temperature}. cardrag streams over HTTP from its own "
         "process; raw and naive run in the benchmark process, each on a `Llama` of its own "
@@ -207,7 +219,10 @@ def main() -> None:
         "cardrag built (same cards), so its first-token time is the prompt evaluation floor. "
         f"Prompt tokens per question (chat template included): median "
         f"{statistics.median(prompt_sizes):.0f}, min {min(prompt_sizes)}, max "
-        f"{max(prompt_sizes)}. Load average over the run: " + ", ".join(loads) + ".",
+        f"{max(prompt_sizes)}. The citation-grammar row is a second cardrag server with "
+        "`CARDRAG_LLM__CITATION_GRAMMAR=true` (off by default, docs/EVALS.md), on the same "
+        "questions; its answers are shorter, so compare its decode rate. Load average over "
+        "the run: " + ", ".join(loads) + ".",
         "",
         "| system | first token p50 / max s | total p50 / max s | answer tokens (median) | "
         "tokens/s (all tokens / all time) | decode tokens/s (median) | vs raw: first token / "
