@@ -98,14 +98,19 @@ def ask_naive(engine, question: str) -> dict:  # type: ignore[no-untyped-def]
     return timing.done()
 
 
-def prompt_tokens(model, messages: list[dict]) -> int:  # type: ignore[no-untyped-def]
-    """The prompt's tokens as the model's chat template lays them out."""
+def prompt_counter(model):  # type: ignore[no-untyped-def]
+    """Counts a prompt's tokens as the model's chat template lays them out (the template
+    is read and compiled once)."""
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
     template = model.metadata["tokenizer.chat_template"]
     formatter = Jinja2ChatFormatter(template, eos_token="", bos_token="")
-    prompt = formatter(messages=messages).prompt
-    return len(model.tokenize(prompt.encode(), add_bos=False, special=True))
+
+    def count(messages: list[dict]) -> int:
+        prompt = formatter(messages=messages).prompt
+        return len(model.tokenize(prompt.encode(), add_bos=False, special=True))
+
+    return count
 
 
 def card_of(fields: dict) -> Card:
@@ -164,6 +169,7 @@ def main() -> None:
                                    "raw llama.cpp": [], "naive LlamaIndex": []}  # fmt: skip
     loads = [load_average()]
     prompt_sizes: list[int] = []
+    prompt_tokens = prompt_counter(model)
     with cardrag_server(port, env) as server, cardrag_server(constrained_port, constrained_env):
         url = f"http://127.0.0.1:{port}/v1/ask"
         constrained_url = f"http://127.0.0.1:{constrained_port}/v1/ask"
@@ -182,7 +188,7 @@ def main() -> None:
                 continue  # no generation to compare
             rows["cardrag (HTTP, SSE)"].append(timing)
             messages = build_messages(question, [card_of(c) for c in answer["cards"]])
-            prompt_sizes.append(prompt_tokens(model, messages))
+            prompt_sizes.append(prompt_tokens(messages))
             rows["raw llama.cpp"].append(ask_raw(model, messages, settings))
             rows["naive LlamaIndex"].append(ask_naive(engine, question))
             timing, answer = ask_cardrag(constrained_url, question)

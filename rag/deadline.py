@@ -106,14 +106,13 @@ def generate_within(
 ) -> Iterator[str]:
     """The LLM's text pieces for these messages, under the deadline: every LLM call of an
     answer or a grade goes through here."""
-    constrained = {"grammar": grammar} if grammar else {}  # stubs without the parameter work
     return stream_with_deadline(
         lambda: llm.stream(
             messages,
             max_tokens=max_tokens,
             temperature=temperature,
             until=deadline.at,
-            **constrained,
+            grammar=grammar,
         ),
         deadline,
     )

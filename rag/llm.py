@@ -45,8 +45,7 @@ class Generator(Protocol):
         """Text pieces as they come. `until` is the time.monotonic() instant after which the
         caller no longer listens (rag.deadline): a backend must not start, or keep waiting
         for, work whose result would arrive after it. `grammar` (GBNF) constrains the text
-        where the backend can (llama.cpp); callers pass it only when configured, so
-        backends that cannot may leave the parameter out."""
+        where the backend can (llama.cpp); a backend that cannot ignores it."""
         ...
 
     def status(self) -> str:

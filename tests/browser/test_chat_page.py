@@ -50,7 +50,7 @@ expect.set_options(timeout=TIMEOUT_MS)  # a shared 2-core machine can be slow
 class SlowFakeLLM(FakeLLM):
     """The fake LLM, writing one word every 0.15 s, so the page has a stream to show."""
 
-    def stream(self, messages, *, max_tokens, temperature, until=None):
+    def stream(self, messages, *, max_tokens, temperature, until=None, grammar=None):
         for piece in super().stream(messages, max_tokens=max_tokens, temperature=temperature):
             time.sleep(0.15)
             yield piece
