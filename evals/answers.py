@@ -49,6 +49,7 @@ class AnswerRow:
     # was not asked or failed) and the ids of the cards it was shown, in prompt order.
     draft: str | None = None
     context: tuple[str, ...] = ()
+    context_scores: tuple[float, ...] = ()  # each shown card's retrieval score, same order
 
     def at_threshold(self, threshold: float) -> "AnswerRow":
         """This row as the service would have answered it with that gate."""
@@ -70,6 +71,9 @@ class AnswerRow:
             data["gold"] = frozenset(data["gold"])
             data["cited"] = tuple(data["cited"])
             data["context"] = tuple(data.get("context") or ())
+            data["context_scores"] = tuple(data.get("context_scores") or ())
+            if data["context_scores"] and len(data["context_scores"]) != len(data["context"]):
+                raise ValueError("a score for each shown card")
             return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
         except (ValueError, TypeError, KeyError) as exc:
             raise CardragError("not a row written by `cardrag eval --answers --rows`") from exc
@@ -119,6 +123,7 @@ def _row(question: str, in_corpus: bool, split: str, gold: frozenset[str], answe
         grounded=answer.grounded, cited=tuple(c.card_id for c in answer.citations),
         answer=answer.answer, seconds=seconds,
         draft=answer.draft, context=tuple(hit.card.id for hit in answer.cards),
+        context_scores=tuple(hit.score for hit in answer.cards),
     )  # fmt: skip
 
 
@@ -135,7 +140,10 @@ def replay_grounding(
         if row.draft is None or not row.context or row.degraded:
             replayed.append(row)
             continue
-        context = [ScoredCard(card, row.best_score) for card in cards(row.context)]
+        # Rows from runs before context_scores was recorded give every card the best score.
+        scores = row.context_scores or (row.best_score,) * len(row.context)
+        context = [ScoredCard(card, score)
+                   for card, score in zip(cards(row.context), scores, strict=True)]  # fmt: skip
         answer = answerer.finish(row.draft, context)
         answer.best_score, answer.draft = row.best_score, row.draft
         answer.timings = {"generate_ms": 0.0}  # the LLM was called, in the recorded run
