@@ -112,6 +112,8 @@ def create_collection(client: Any, name: str) -> Any:
 # Chroma's embedded client accepts at most 5,461 records per call
 # (client.get_max_batch_size()); a little under it serves the server mode as well.
 MAX_CHROMA_BATCH = 5000
+# Records per page when a whole collection's metadata is read (CardStore.all_cards).
+READ_PAGE = MAX_CHROMA_BATCH
 
 
 class BatchedChromaVectorStore(ChromaVectorStore):
@@ -216,9 +218,22 @@ class CardStore:
         publishes a new one, and LiveIndex opens a new CardStore for it), so browsing,
         facets, quiz picks and the BM25 build share one read per collection."""
         if self._cards is None:
-            found = self.collection.get(include=["metadatas"])
-            self._cards = tuple(Card.from_metadata(m) for m in found.get("metadatas") or [])
+            self._cards = tuple(Card.from_metadata(m) for m in self._all_metadatas())
         return list(self._cards)
+
+    def _all_metadatas(self) -> list[dict]:
+        """Every record's metadata, read in pages. Chroma reads metadata in one SQLite
+        statement with a variable per record, and SQLite allows 32,766: reading all of it at
+        once failed at 100k cards ("too many SQL variables", bench.scale). Pages follow
+        Chroma's record order, which a published collection never changes."""
+        metadatas: list[dict] = []
+        while True:
+            found = self.collection.get(include=["metadatas"], limit=READ_PAGE,
+                                        offset=len(metadatas))  # fmt: skip
+            page = found.get("metadatas") or []
+            metadatas.extend(page)
+            if len(page) < READ_PAGE:
+                return metadatas
 
 
 class EmptyStore(CardStore):

@@ -50,6 +50,30 @@ def test_first_ingest_adds_every_card(settings):
     assert embedder.calls == len(cards)
 
 
+def test_every_card_is_read_back_when_the_collection_spans_many_pages(settings, monkeypatch):
+    # SQLite caps the variables of one statement, so a whole collection is read in pages
+    # (100k cards failed in one read); pages of 7 over the corpus, the last one partial.
+    import rag.store
+
+    components, _ = build(settings)
+    cards = corpus_cards()
+    components.indexer.sync(cards)
+    monkeypatch.setattr(rag.store, "READ_PAGE", 7)
+    assert len(cards) % 7 != 0
+    collection = components.store.current().collection
+    limits = []
+    real_get = collection.get
+
+    def get(*args, **kwargs):  # type: ignore[no-untyped-def]
+        limits.append(kwargs.get("limit"))
+        return real_get(*args, **kwargs)
+
+    monkeypatch.setattr(collection, "get", get)
+    fresh = rag.store.CardStore(collection)
+    assert sorted(c.id for c in fresh.all_cards()) == sorted(c.id for c in cards)
+    assert limits == [7] * (len(cards) // 7 + 1)
+
+
 def test_unchanged_reingest_embeds_nothing(settings):
     components, embedder = build(settings)
     cards = corpus_cards()
