@@ -164,6 +164,9 @@ class Answerer:
         meets the same fault and degrades."""
         if self.expander is None:
             return None
+        # The passage and the question's half of the vector read the question as retrieval
+        # does (spelling-corrected); correcting it again in the search changes nothing.
+        query = self.retriever.corrected(query)
         try:
             passage = "".join(self._generate(self.expander.messages(query),
                                              deadline.part(_EXPANSION_SHARE),

@@ -82,6 +82,7 @@ def build_retriever(
                 embedder,
                 store,
                 fusion=Fusion(retrieval.weight_dense, retrieval.weight_lexical, retrieval.rrf_k),
+                spelling=retrieval.spelling,
             )
 
 

@@ -67,3 +67,8 @@ class VectorRetriever(Retriever, Protocol):
         embedding: list[float] | None = None,
     ) -> list[ScoredCard]:
         ...
+
+    def corrected(self, query: str) -> str:
+        """The query as this retriever reads it (spelling-corrected or as given): a vector
+        made elsewhere for the query is made from this text."""
+        ...

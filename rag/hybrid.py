@@ -9,6 +9,9 @@ best on the eval's dev split are unequal (docs/EVALS.md). A separate embedding o
 question alone was built and measured too; it lowered MRR in every combination tried, so
 it is not part of the retriever (docs/EVALS.md, "what did not help").
 
+Queries are spelling-corrected into the corpus's words first (rag.spelling; both sides read
+the corrected query), unless `spelling` is off.
+
 One search reads one collection: the live one when it starts (rag.store.LiveIndex.read),
 even if an ingest publishes another meanwhile, so dense hits, BM25 hits and stored vectors
 always describe the same card set.
@@ -26,7 +29,17 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from rag.hits import CardFilters, ScoredCard
 from rag.lexical import LexicalIndex
 from rag.similarity import cosines
+from rag.spelling import SpellingCorrector
 from rag.store import CardStore, LiveIndex
+
+
+@dataclass(frozen=True)
+class CollectionIndexes:
+    """What a search builds once per published collection: BM25 and the speller."""
+
+    name: str
+    lexical: LexicalIndex
+    spelling: SpellingCorrector | None
 
 
 @dataclass(frozen=True)
@@ -43,12 +56,14 @@ class HybridRetriever:
         live: LiveIndex,
         fusion: Fusion = Fusion(),
         depth: int = 20,
+        spelling: bool = True,
     ):
         self.embedder = embedder
         self.live = live
         self.fusion = fusion
         self.depth = depth
-        self._lexical: tuple[str, LexicalIndex] | None = None
+        self.spelling = spelling
+        self._indexes: CollectionIndexes | None = None
         self._building = threading.Lock()
 
     def search(
@@ -58,21 +73,31 @@ class HybridRetriever:
         filters: CardFilters | None = None,
         embedding: list[float] | None = None,
     ) -> list[ScoredCard]:
-        """BM25 always reads `query`; the dense side searches with `embedding` when given
-        (an answer's HyDE vector), and the scores are cosines to that vector."""
-        embedding = embedding or self.embedder.get_query_embedding(query)
+        """BM25 always reads `query` (spelling-corrected); the dense side searches with
+        `embedding` when given (an answer's HyDE vector), and the scores are cosines to
+        that vector."""
         return self.live.read(lambda store: self._search(store, query, embedding, k, filters))
+
+    def corrected(self, query: str) -> str:
+        """The query as search reads it: spelling-corrected against the live cards."""
+        return self.live.read(lambda store: self._corrected(store, query))
+
+    def _corrected(self, store: CardStore, query: str) -> str:
+        spelling = self.indexes(store).spelling
+        return spelling.correct(query) if spelling else query
 
     def _search(
         self,
         store: CardStore,
         query: str,
-        embedding: list[float],
+        embedding: list[float] | None,
         k: int,
         filters: CardFilters | None,
     ) -> list[ScoredCard]:
         depth = max(self.depth, k)
-        index = self.lexical(store)
+        query = self._corrected(store, query)
+        embedding = embedding or self.embedder.get_query_embedding(query)
+        index = self.indexes(store).lexical
         # Dense candidates as ids and cosines only; the cards come from the BM25 index,
         # which holds this same collection's cards in memory.
         dense = [ScoredCard(index.by_id[card_id], cosine)
@@ -93,13 +118,15 @@ class HybridRetriever:
             cosine.update(zip(lexical_only, map(float, found_cosines), strict=True))
         return [ScoredCard(found[cid].card, cosine[cid]) for cid in top]
 
-    def lexical(self, store: CardStore) -> LexicalIndex:
-        """The BM25 index of this collection: built once per published collection (they
-        never change), so it is rebuilt exactly when an ingest has published a new one."""
-        built = self._lexical
-        if built is not None and built[0] == store.name:
-            return built[1]
+    def indexes(self, store: CardStore) -> CollectionIndexes:
+        """BM25 and the speller of this collection: built once per published collection
+        (they never change), so rebuilt exactly when an ingest has published a new one."""
+        built = self._indexes
+        if built is not None and built.name == store.name:
+            return built
         with self._building:  # one build per new collection, however many searches wait
-            if self._lexical is None or self._lexical[0] != store.name:
-                self._lexical = (store.name, LexicalIndex(store.all_cards()))
-            return self._lexical[1]
+            if self._indexes is None or self._indexes.name != store.name:
+                cards = store.all_cards()
+                spelling = SpellingCorrector(cards) if self.spelling else None
+                self._indexes = CollectionIndexes(store.name, LexicalIndex(cards), spelling)
+            return self._indexes

@@ -26,6 +26,10 @@ class CardRetriever:
         embedding = embedding or self._embedder.get_query_embedding(query)
         return self._live.read(lambda store: self.search_in(store, embedding, k, filters))
 
+    def corrected(self, query: str) -> str:
+        """Dense retrieval reads the query as given (spelling correction is hybrid's)."""
+        return query
+
     def search_in(
         self, store: CardStore, embedding: list[float], k: int, filters: CardFilters | None
     ) -> list[ScoredCard]:

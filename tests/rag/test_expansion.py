@@ -106,3 +106,10 @@ def test_expansion_none_asks_for_no_passage(tmp_path, fake_llm):
 
 def test_expansion_is_off_by_default(tmp_path):
     assert make_settings(tmp_path).retrieval.expansion == "none"
+
+
+def test_the_passage_is_asked_for_the_question_as_retrieval_reads_it(components, fake_llm):
+    components.answerer.ask("What is backpropogation?")
+    [prompt] = fake_llm.expansions
+    assert "backpropagation" in prompt[-1]["content"]
+    assert "backpropogation" not in prompt[-1]["content"]

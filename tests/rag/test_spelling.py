@@ -1,0 +1,71 @@
+import pytest
+
+from rag.cards import Card, all_cards, load_corpus
+from rag.components import build_components
+from rag.spelling import SpellingCorrector
+from rag.testing import HashingEmbedding
+from tests.conftest import make_settings
+
+
+def card(card_id: str, text: str) -> Card:
+    return Card(id=card_id, question=f"What is {card_id}?", difficulty="easy", topic="t",
+                short_answer=text, long_answer=text)  # fmt: skip
+
+
+CARDS = [
+    card("dropout", "Dropout zeroes random activations during training as a regularizer."),
+    card(
+        "encoder",
+        "Each encoder block has two sublayer kinds: attention and a feed-forward "
+        "network, each with LayerNorm.",
+    ),  # fmt: skip
+]
+
+
+@pytest.fixture(scope="module")
+def speller() -> SpellingCorrector:
+    return SpellingCorrector(CARDS)
+
+
+@pytest.mark.parametrize(
+    ("query", "corrected"),
+    [
+        ("how does droput work?", "how does dropout work?"),
+        ("Dropuot during trainnig", "dropout during training"),
+        ("what is a regularzer", "what is a regularizer"),  # two edits away, long word
+        ("an encodr block", "an encoder block"),
+    ],
+)
+def test_misspelt_corpus_words_are_corrected(speller, query, corrected):
+    assert speller.correct(query) == corrected
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "Why doesn't my chatbot use backprop?",  # English, apostrophes, jargon it lacks
+        "RoPE vs GQA in LayerNrm",  # acronyms and CamelCase are names, not typos
+        "the encoder sublayers",  # an inflection of a corpus word
+        "a chariotz",  # unknown, but its nearest word ("chariots") is not in the cards
+        "an atn",  # too short to guess from
+    ],
+)
+def test_known_words_names_and_unmatched_words_are_left_alone(speller, query):
+    assert speller.correct(query) == query
+
+
+def test_a_word_is_only_ever_corrected_into_a_word_of_the_cards(speller):
+    # "regularzed" is one edit from the English "regularized", which no card uses: the only
+    # corpus word within reach is "regularizer".
+    assert speller.correct("regularzed") == "regularizer"
+    assert "regularized" not in speller.vocabulary
+
+
+@pytest.mark.parametrize("spelling", [True, False])
+def test_hybrid_search_finds_the_card_for_a_misspelt_query_only_with_spelling(tmp_path, spelling):
+    settings = make_settings(tmp_path, retrieval={"answer_threshold": 0.2, "spelling": spelling})
+    built = build_components(settings, embedder=HashingEmbedding())
+    built.indexer.sync(all_cards(load_corpus(settings.corpus_dir)))
+    hits = built.retriever.search("droput", 5)
+    assert ("dropout" in [hit.card.id for hit in hits]) is spelling
+    assert built.retriever.corrected("droput") == ("dropout" if spelling else "droput")
