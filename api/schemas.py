@@ -68,6 +68,11 @@ class SearchResult(CardOut):
 
 class SearchResponse(BaseModel):
     results: list[SearchResult]
+    corrected_query: str | None = Field(
+        None,
+        description="The query as search read it, when spelling correction changed it "
+        '("droput" -> "dropout"); null when it was read as given.',
+    )
 
 
 class CardFilterParams(BaseModel):

@@ -329,13 +329,18 @@ def search(
     with cli_errors():
         _require_question(question)
         settings = Settings()
-        hits = _components(settings).retriever.search(question, k or settings.retrieval.top_k)
+        retriever = _components(settings).retriever
+        hits = retriever.search(question, k or settings.retrieval.top_k)
+        read = retriever.corrected(question)
+        corrected = read if read != question else None
     if as_json:
         from api.schemas import SearchResult
 
         results = [SearchResult.from_hit(h).model_dump() for h in hits]
-        print(json.dumps({"results": results}))
+        print(json.dumps({"results": results, "corrected_query": corrected}))
         return
+    if corrected:
+        out.print(f"Showing results for: {corrected}")
     table = Table("score", "card", "question", "topic", "difficulty")
     for hit in hits:
         c = hit.card

@@ -64,6 +64,9 @@ def test_search_and_ask_json(env):
     run("ingest")
     search = json.loads(run("search", "What is dropout?", "--json").stdout)
     assert search["results"][0]["card_id"].startswith("dropout")
+    assert search["corrected_query"] is None
+    misspelt = run("search", "What is droput?")
+    assert "Showing results for: What is dropout?" in misspelt.stdout
     ask = json.loads(run("ask", "What is backpropagation?", "--json").stdout)
     assert ask["refused"] is False and ask["citations"][0]["n"] == 1
 

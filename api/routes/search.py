@@ -20,4 +20,6 @@ def search(
     started = time.perf_counter()
     hits = components.retriever.search(params.q, params.top_k(retrieval.top_k), params.filters())
     metrics.observe_retrieval("search", time.perf_counter() - started)
-    return SearchResponse(results=[SearchResult.from_hit(h) for h in hits if h.score >= floor])
+    read = components.retriever.corrected(params.q)
+    return SearchResponse(results=[SearchResult.from_hit(h) for h in hits if h.score >= floor],
+                          corrected_query=read if read != params.q else None)  # fmt: skip

@@ -25,6 +25,14 @@ def test_search_returns_cards_with_scores(client):
     assert all(-1 <= r["score"] <= 1 for r in results)
 
 
+def test_search_says_how_it_corrected_a_misspelt_query(client):
+    misspelt = client.get("/v1/search", params={"q": "droput at inference", "min_score": -1})
+    assert misspelt.json()["corrected_query"] == "dropout at inference"
+    assert "dropout" in [r["card_id"] for r in misspelt.json()["results"]]
+    exact = client.get("/v1/search", params={"q": "dropout at inference"}).json()
+    assert exact["corrected_query"] is None
+
+
 @pytest.mark.both_chroma_modes
 def test_search_drops_results_below_the_relevance_floor(client, settings):
     params = {"q": "What is backpropagation?", "k": 10}
