@@ -71,7 +71,8 @@ def test_search_filters_by_topic_and_difficulty(client):
 
 def test_unknown_filter_value_gives_an_empty_result(client):
     params = {"q": "dropout", "topic": "astrology"}
-    assert client.get("/v1/search", params=params).json() == {"results": []}
+    empty = {"results": [], "corrected_query": None}
+    assert client.get("/v1/search", params=params).json() == empty
 
 
 def test_ask_returns_answer_with_valid_citations(client, fake_llm):
@@ -212,7 +213,8 @@ def test_an_empty_index_answers_without_errors(settings, fake_llm):
     empty = build_components(settings, llm=fake_llm, embedder=HashingEmbedding())
     with TestClient(create_app(settings, empty)) as client:
         assert client.get("/healthz").json()["cards"] == 0
-        assert client.get("/v1/search", params={"q": "dropout"}).json() == {"results": []}
+        found = client.get("/v1/search", params={"q": "dropout"}).json()
+        assert found == {"results": [], "corrected_query": None}
         assert client.post("/v1/ask", json={"question": "What is dropout?"}).json()["refused"]
 
 
