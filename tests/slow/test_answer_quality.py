@@ -24,7 +24,10 @@ def answerer(real_components, real_llm):
 
 
 def test_answers_cite_only_shown_cards_and_refuse_what_is_not_covered(answerer):
-    metrics = answer_metrics(run_answer_eval(answerer, "dev", limit=6))
+    # 12 questions, not 6: with 6, citation precision rested on 3 or 4 answered questions,
+    # and one answer moved it across the bar (session 10: the 0.5B model, shown a single
+    # card, echoed a line of the system prompt, which the guard removes, so it refused).
+    metrics = answer_metrics(run_answer_eval(answerer, "dev", limit=12))
     assert metrics["invalid_markers"] == 0
     assert metrics["degraded_rate"] == 0
     assert metrics["refusal_rate_out_of_corpus"] >= 5 / 6
