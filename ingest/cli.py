@@ -330,8 +330,7 @@ def search(
         _require_question(question)
         settings = Settings()
         retriever = _components(settings).retriever
-        hits = retriever.search(question, k or settings.retrieval.top_k)
-        read = retriever.corrected(question)
+        read, hits = retriever.read_and_search(question, k or settings.retrieval.top_k)
         corrected = read if read != question else None
     if as_json:
         from api.schemas import SearchResult

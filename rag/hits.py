@@ -68,6 +68,12 @@ class VectorRetriever(Retriever, Protocol):
     ) -> list[ScoredCard]:
         ...
 
+    def read_and_search(
+        self, query: str, k: int, filters: CardFilters | None = None
+    ) -> tuple[str, list[ScoredCard]]:
+        """The query as this retriever read it, and its hits (one search, not two)."""
+        ...
+
     def corrected(self, query: str) -> str:
         """The query as this retriever reads it (spelling-corrected or as given): a vector
         made elsewhere for the query is made from this text."""

@@ -41,6 +41,9 @@ class CollectionIndexes:
     lexical: LexicalIndex
     spelling: SpellingCorrector | None
 
+    def corrected(self, query: str) -> str:
+        return self.spelling.correct(query) if self.spelling else query
+
 
 @dataclass(frozen=True)
 class Fusion:
@@ -76,15 +79,22 @@ class HybridRetriever:
         """BM25 always reads `query` (spelling-corrected); the dense side searches with
         `embedding` when given (an answer's HyDE vector), and the scores are cosines to
         that vector."""
+        return self.read_and_search(query, k, filters, embedding)[1]
+
+    def read_and_search(
+        self,
+        query: str,
+        k: int,
+        filters: CardFilters | None = None,
+        embedding: list[float] | None = None,
+    ) -> tuple[str, list[ScoredCard]]:
+        """The query as search read it (spelling-corrected) and its hits, from one read of
+        the live collection: what a search response reports besides its results."""
         return self.live.read(lambda store: self._search(store, query, embedding, k, filters))
 
     def corrected(self, query: str) -> str:
         """The query as search reads it: spelling-corrected against the live cards."""
-        return self.live.read(lambda store: self._corrected(store, query))
-
-    def _corrected(self, store: CardStore, query: str) -> str:
-        spelling = self.indexes(store).spelling
-        return spelling.correct(query) if spelling else query
+        return self.live.read(lambda store: self.indexes(store).corrected(query))
 
     def _search(
         self,
@@ -93,11 +103,12 @@ class HybridRetriever:
         embedding: list[float] | None,
         k: int,
         filters: CardFilters | None,
-    ) -> list[ScoredCard]:
+    ) -> tuple[str, list[ScoredCard]]:
         depth = max(self.depth, k)
-        query = self._corrected(store, query)
+        indexes = self.indexes(store)
+        query = indexes.corrected(query)
         embedding = embedding or self.embedder.get_query_embedding(query)
-        index = self.indexes(store).lexical
+        index = indexes.lexical
         # Dense candidates as ids and cosines only; the cards come from the BM25 index,
         # which holds this same collection's cards in memory.
         dense = [ScoredCard(index.by_id[card_id], cosine)
@@ -116,7 +127,7 @@ class HybridRetriever:
         if lexical_only:
             found_cosines = cosines([embedding], store.vectors(lexical_only))[0]
             cosine.update(zip(lexical_only, map(float, found_cosines), strict=True))
-        return [ScoredCard(found[cid].card, cosine[cid]) for cid in top]
+        return query, [ScoredCard(found[cid].card, cosine[cid]) for cid in top]
 
     def indexes(self, store: CardStore) -> CollectionIndexes:
         """BM25 and the speller of this collection: built once per published collection

@@ -30,6 +30,11 @@ class CardRetriever:
         """Dense retrieval reads the query as given (spelling correction is hybrid's)."""
         return query
 
+    def read_and_search(
+        self, query: str, k: int, filters: CardFilters | None = None
+    ) -> tuple[str, list[ScoredCard]]:
+        return query, self.search(query, k, filters)
+
     def search_in(
         self, store: CardStore, embedding: list[float], k: int, filters: CardFilters | None
     ) -> list[ScoredCard]:

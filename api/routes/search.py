@@ -18,8 +18,9 @@ def search(
     retrieval = components.settings.retrieval
     floor = retrieval.search_min_score if params.min_score is None else params.min_score
     started = time.perf_counter()
-    hits = components.retriever.search(params.q, params.top_k(retrieval.top_k), params.filters())
+    read, hits = components.retriever.read_and_search(
+        params.q, params.top_k(retrieval.top_k), params.filters()
+    )
     metrics.observe_retrieval("search", time.perf_counter() - started)
-    read = components.retriever.corrected(params.q)
     return SearchResponse(results=[SearchResult.from_hit(h) for h in hits if h.score >= floor],
                           corrected_query=read if read != params.q else None)  # fmt: skip

@@ -57,7 +57,8 @@ def test_an_unexpected_error_is_a_plain_500_with_a_request_id(client, components
     def broken(*args, **kwargs):
         raise RuntimeError("exploded in /srv/cardrag/rag/secret_module.py")
 
-    monkeypatch.setattr(components.retriever, "search", broken)
+    for method in ("search", "read_and_search"):  # answers, and the search route
+        monkeypatch.setattr(components.retriever, method, broken)
     caplog.set_level(logging.INFO)
     response = client.get("/v1/search", params={"q": "dropout"})
     assert response.status_code == 500
@@ -84,7 +85,8 @@ def test_index_errors_name_no_path(client, components, monkeypatch, error, statu
     def failing(*args, **kwargs):
         raise error
 
-    monkeypatch.setattr(components.retriever, "search", failing)
+    for method in ("search", "read_and_search"):  # answers, and the search route
+        monkeypatch.setattr(components.retriever, method, failing)
     response = client.get("/v1/search", params={"q": "dropout"})
     assert response.status_code == status
     assert "/srv" not in response.text and response.json()["detail"]
