@@ -53,10 +53,11 @@ class AnswerRetrieval:
         self._timeout = settings.llm.timeout
 
     def search(self, query: str, k: int, filters: CardFilters | None = None) -> list[ScoredCard]:
-        expanded = self._answerer.expanded_search(query, k, filters, Deadline(self._timeout))
-        if expanded is None:  # no usable passage: what the answer path falls back to
-            return self._answerer.retriever.search(query, k, filters)
-        return expanded
+        searched = self._answerer.retriever.read_and_search(query, k, filters)
+        deadline = Deadline(self._timeout)
+        expanded = self._answerer.expanded_search(searched.read, k, filters, deadline)
+        # No usable passage: the answer path falls back to the question's own hits.
+        return searched.hits if expanded is None else expanded
 
 
 def build_systems(components: Components, hyde: bool = False) -> dict[str, Retriever]:

@@ -330,8 +330,8 @@ def search(
         _require_question(question)
         settings = Settings()
         retriever = _components(settings).retriever
-        read, hits = retriever.read_and_search(question, k or settings.retrieval.top_k)
-        corrected = read if read != question else None
+        searched = retriever.read_and_search(question, k or settings.retrieval.top_k)
+    hits, corrected = searched.hits, searched.correction
     if as_json:
         from api.schemas import SearchResult
 

@@ -115,7 +115,8 @@ class Answerer:
             standalone = self.standalone_question(question, history, deadline)
             clock.lap("rewrite")
         query, k = standalone or question, k or self.retrieval.top_k
-        hits = self.retriever.search(query, k, filters)
+        searched = self.retriever.read_and_search(query, k, filters)
+        hits = searched.hits
         clock.lap("retrieve")
         gate = best_score(hits)
         if gate < self.retrieval.answer_threshold:
@@ -125,7 +126,7 @@ class Answerer:
         if self.expander is not None:
             # After the gate: a question the cards do not cover is refused as fast as before,
             # and the gate keeps the calibration of the question's own scores.
-            hits = self.expanded_search(query, k, filters, deadline) or hits
+            hits = self.expanded_search(searched.read, k, filters, deadline) or hits
             clock.lap("expand")
         context = self.within_margin(hits)
         messages = build_messages(query, [hit.card for hit in context])
@@ -161,12 +162,10 @@ class Answerer:
     ) -> list[ScoredCard] | None:
         """The hits for the question's HyDE vector (rag.expansion). None when the LLM writes
         no usable passage: the answer then keeps the question's own hits, and its generation
-        meets the same fault and degrades."""
+        meets the same fault and degrades. `query` is the question as retrieval read it
+        (spelling-corrected), so the passage and the vector's question half see it so too."""
         if self.expander is None:
             return None
-        # The passage and the question's half of the vector read the question as retrieval
-        # does (spelling-corrected); correcting it again in the search changes nothing.
-        query = self.retriever.corrected(query)
         try:
             passage = "".join(self._generate(self.expander.messages(query),
                                              deadline.part(_EXPANSION_SHARE),

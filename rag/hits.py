@@ -21,6 +21,21 @@ class ScoredCard:
 
 
 @dataclass(frozen=True)
+class Searched:
+    """One search: the query as asked, as the retriever read it (spelling-corrected), and
+    its hits. Search responses report the correction; answers expand the query as read."""
+
+    asked: str
+    read: str
+    hits: list[ScoredCard]
+
+    @property
+    def correction(self) -> str | None:
+        """The query as read, or None when the retriever read it as asked."""
+        return self.read if self.read != self.asked else None
+
+
+@dataclass(frozen=True)
 class CardFilters:
     """Metadata filters; values within a field are OR-ed, fields are AND-ed."""
 
@@ -70,11 +85,7 @@ class VectorRetriever(Retriever, Protocol):
 
     def read_and_search(
         self, query: str, k: int, filters: CardFilters | None = None
-    ) -> tuple[str, list[ScoredCard]]:
-        """The query as this retriever read it, and its hits (one search, not two)."""
-        ...
-
-    def corrected(self, query: str) -> str:
-        """The query as this retriever reads it (spelling-corrected or as given): a vector
-        made elsewhere for the query is made from this text."""
+    ) -> Searched:
+        """The hits with the query as this retriever read it, from one search: a vector
+        made elsewhere for the query (HyDE) is made from the query as read."""
         ...

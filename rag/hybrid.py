@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
-from rag.hits import CardFilters, ScoredCard
+from rag.hits import CardFilters, ScoredCard, Searched
 from rag.lexical import LexicalIndex
 from rag.similarity import cosines
 from rag.spelling import SpellingCorrector
@@ -79,7 +79,7 @@ class HybridRetriever:
         """BM25 always reads `query` (spelling-corrected); the dense side searches with
         `embedding` when given (an answer's HyDE vector), and the scores are cosines to
         that vector."""
-        return self.read_and_search(query, k, filters, embedding)[1]
+        return self.read_and_search(query, k, filters, embedding).hits
 
     def read_and_search(
         self,
@@ -87,14 +87,11 @@ class HybridRetriever:
         k: int,
         filters: CardFilters | None = None,
         embedding: list[float] | None = None,
-    ) -> tuple[str, list[ScoredCard]]:
-        """The query as search read it (spelling-corrected) and its hits, from one read of
+    ) -> Searched:
+        """The hits with the query as search read it (spelling-corrected), from one read of
         the live collection: what a search response reports besides its results."""
-        return self.live.read(lambda store: self._search(store, query, embedding, k, filters))
-
-    def corrected(self, query: str) -> str:
-        """The query as search reads it: spelling-corrected against the live cards."""
-        return self.live.read(lambda store: self.indexes(store).corrected(query))
+        read, hits = self.live.read(lambda store: self._search(store, query, embedding, k, filters))
+        return Searched(query, read, hits)
 
     def _search(
         self,

@@ -6,7 +6,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.vector_stores import VectorStoreQuery
 
 from rag.cards import Card
-from rag.hits import CardFilters, ScoredCard
+from rag.hits import CardFilters, ScoredCard, Searched
 from rag.store import CardStore, LiveIndex
 
 
@@ -26,14 +26,11 @@ class CardRetriever:
         embedding = embedding or self._embedder.get_query_embedding(query)
         return self._live.read(lambda store: self.search_in(store, embedding, k, filters))
 
-    def corrected(self, query: str) -> str:
-        """Dense retrieval reads the query as given (spelling correction is hybrid's)."""
-        return query
-
     def read_and_search(
         self, query: str, k: int, filters: CardFilters | None = None
-    ) -> tuple[str, list[ScoredCard]]:
-        return query, self.search(query, k, filters)
+    ) -> Searched:
+        """Dense retrieval reads the query as given (spelling correction is hybrid's)."""
+        return Searched(query, query, self.search(query, k, filters))
 
     def search_in(
         self, store: CardStore, embedding: list[float], k: int, filters: CardFilters | None

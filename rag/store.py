@@ -225,15 +225,13 @@ class CardStore:
         """Every record's metadata, read in pages. Chroma reads metadata in one SQLite
         statement with a variable per record, and SQLite allows 32,766: reading all of it at
         once failed at 100k cards ("too many SQL variables", bench.scale). Pages follow
-        Chroma's record order, which a published collection never changes."""
+        Chroma's record order, which a published collection never changes (so its count
+        does not either: no trailing empty page when the count is a multiple of a page)."""
         metadatas: list[dict] = []
-        while True:
-            found = self.collection.get(include=["metadatas"], limit=READ_PAGE,
-                                        offset=len(metadatas))  # fmt: skip
-            page = found.get("metadatas") or []
-            metadatas.extend(page)
-            if len(page) < READ_PAGE:
-                return metadatas
+        for offset in range(0, self.collection.count(), READ_PAGE):
+            found = self.collection.get(include=["metadatas"], limit=READ_PAGE, offset=offset)
+            metadatas.extend(found.get("metadatas") or [])
+        return metadatas
 
 
 class EmptyStore(CardStore):

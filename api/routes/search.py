@@ -18,9 +18,9 @@ def search(
     retrieval = components.settings.retrieval
     floor = retrieval.search_min_score if params.min_score is None else params.min_score
     started = time.perf_counter()
-    read, hits = components.retriever.read_and_search(
+    searched = components.retriever.read_and_search(
         params.q, params.top_k(retrieval.top_k), params.filters()
     )
     metrics.observe_retrieval("search", time.perf_counter() - started)
-    return SearchResponse(results=[SearchResult.from_hit(h) for h in hits if h.score >= floor],
-                          corrected_query=read if read != params.q else None)  # fmt: skip
+    results = [SearchResult.from_hit(h) for h in searched.hits if h.score >= floor]
+    return SearchResponse(results=results, corrected_query=searched.correction)

@@ -50,16 +50,21 @@ def test_first_ingest_adds_every_card(settings):
     assert embedder.calls == len(cards)
 
 
-def test_every_card_is_read_back_when_the_collection_spans_many_pages(settings, monkeypatch):
+@pytest.mark.parametrize("exact", [False, True])
+def test_every_card_is_read_back_when_the_collection_spans_many_pages(
+    settings, monkeypatch, exact
+):
     # SQLite caps the variables of one statement, so a whole collection is read in pages
-    # (100k cards failed in one read); pages of 7 over the corpus, the last one partial.
+    # (100k cards failed in one read). Pages of 7 over the corpus end with a partial one; a
+    # page as large as the collection is one read, with no empty read after it.
     import rag.store
 
     components, _ = build(settings)
     cards = corpus_cards()
+    page = len(cards) if exact else 7
+    assert exact or len(cards) % page != 0
     components.indexer.sync(cards)
-    monkeypatch.setattr(rag.store, "READ_PAGE", 7)
-    assert len(cards) % 7 != 0
+    monkeypatch.setattr(rag.store, "READ_PAGE", page)
     collection = components.store.current().collection
     limits = []
     real_get = collection.get
@@ -71,7 +76,7 @@ def test_every_card_is_read_back_when_the_collection_spans_many_pages(settings, 
     monkeypatch.setattr(collection, "get", get)
     fresh = rag.store.CardStore(collection)
     assert sorted(c.id for c in fresh.all_cards()) == sorted(c.id for c in cards)
-    assert limits == [7] * (len(cards) // 7 + 1)
+    assert limits == [page] * -(-len(cards) // page)
 
 
 def test_unchanged_reingest_embeds_nothing(settings):

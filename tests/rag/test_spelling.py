@@ -66,6 +66,9 @@ def test_hybrid_search_finds_the_card_for_a_misspelt_query_only_with_spelling(tm
     settings = make_settings(tmp_path, retrieval={"answer_threshold": 0.2, "spelling": spelling})
     built = build_components(settings, embedder=HashingEmbedding())
     built.indexer.sync(all_cards(load_corpus(settings.corpus_dir)))
-    hits = built.retriever.search("droput", 5)
-    assert ("dropout" in [hit.card.id for hit in hits]) is spelling
-    assert built.retriever.corrected("droput") == ("dropout" if spelling else "droput")
+    searched = built.retriever.read_and_search("droput", 5)
+    assert ("dropout" in [hit.card.id for hit in searched.hits]) is spelling
+    assert searched.correction == ("dropout" if spelling else None)
+    assert [h.card.id for h in built.retriever.search("droput", 5)] == [
+        h.card.id for h in searched.hits
+    ]
