@@ -27,6 +27,11 @@ from rag.lexical import STEMMER, words
 _TOKEN = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
 MIN_LENGTH = 4  # shorter words have too many neighbours at distance 1 to guess from
 LONG_WORD = 7  # from this length on, two edits away is still a safe guess
+# symspellpy indexes the deletes of each word's first PREFIX_LENGTH letters. 5 instead of
+# its default 7: at 100k distinct words the index takes 110 MB instead of 432 and builds in
+# 2.2 s instead of 5.3, and every eval question is corrected alike (bench.spelling_scale;
+# only 3 of 500 synthetic typos resolve a tie between equally near words differently).
+PREFIX_LENGTH = 5
 
 
 @functools.cache
@@ -54,11 +59,11 @@ def corpus_vocabulary(cards: Iterable[Card]) -> Counter[str]:
 class SpellingCorrector:
     """Rewrites the unknown words of a query into the nearest word of one card set."""
 
-    def __init__(self, cards: Iterable[Card]):
+    def __init__(self, cards: Iterable[Card], prefix_length: int = PREFIX_LENGTH):
         self.vocabulary = corpus_vocabulary(cards)
         self._stems = frozenset(STEMMER.stemWords(list(self.vocabulary)))
         _english_stems()  # once per process (~0.2 s), with the index rather than in a query
-        self._index = SymSpell(max_dictionary_edit_distance=2, prefix_length=7)
+        self._index = SymSpell(max_dictionary_edit_distance=2, prefix_length=prefix_length)
         for word, count in self.vocabulary.items():
             if word.isalpha() and len(word) >= MIN_LENGTH:
                 self._index.create_dictionary_entry(word, count)
