@@ -28,7 +28,6 @@ from api.security import ApiKeyMiddleware, KeyRing
 from api.web import ChatPage
 from rag.components import Components, build_components
 from rag.errors import IndexUnavailable
-from rag.hybrid import HybridRetriever
 from rag.llm import LlamaCppGenerator
 from rag.settings import Settings
 
@@ -114,11 +113,10 @@ def _install_middleware(app: FastAPI, settings: Settings) -> None:
 def _preload(components: Components, settings: Settings) -> None:
     """Load the bundled model and build the search indexes at start-up, so that the first
     question does not pay for them."""
-    if isinstance(components.retriever, HybridRetriever):
-        try:
-            components.retriever.prepare()
-        except IndexUnavailable as exc:  # searches answer 503 with the reason; still serve
-            log.warning("search indexes not built at start-up: %s", exc)
+    try:
+        components.retriever.prepare()
+    except IndexUnavailable as exc:  # searches answer 503 with the reason; still serve
+        log.warning("search indexes not built at start-up: %s", exc)
     if settings.llm.preload and isinstance(components.llm, LlamaCppGenerator):
         log.info("loading %s", components.llm.description)
         components.llm.load()

@@ -89,3 +89,7 @@ class VectorRetriever(Retriever, Protocol):
         """The hits with the query as this retriever read it, from one search: a vector
         made elsewhere for the query (HyDE) is made from the query as read."""
         ...
+
+    def prepare(self) -> None:
+        """Build now what the first search would otherwise build (called at start-up)."""
+        ...

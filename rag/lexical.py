@@ -57,7 +57,7 @@ class LexicalIndex:
         }
         self._bm25 = bm25s.BM25()
         if self.cards:
-            texts = [_weighted_text(card, question_weight) for card in self.cards]
+            texts = [indexed_text(card, question_weight) for card in self.cards]
             self._bm25.index(_tokenize(texts), show_progress=False)
 
     def search(self, query: str, k: int, filters: CardFilters | None = None) -> list[ScoredCard]:
@@ -83,6 +83,7 @@ class LexicalIndex:
         return None if mask.all() else mask.astype(np.float32)
 
 
-def _weighted_text(card: Card, question_weight: int) -> str:
+def indexed_text(card: Card, question_weight: int = 1) -> str:
+    """The text of a card that BM25 indexes (and whose words the speller knows)."""
     questions = " ".join([card.question] * question_weight)
     return f"{questions}\n{card.short_answer}\n{card.long_answer}\n{' '.join(card.tags)}"

@@ -32,6 +32,9 @@ class CardRetriever:
         """Dense retrieval reads the query as given (spelling correction is hybrid's)."""
         return Searched(query, query, self.search(query, k, filters))
 
+    def prepare(self) -> None:
+        """Nothing to build: dense search keeps no index of its own beside Chroma's."""
+
     def search_in(
         self, store: CardStore, embedding: list[float], k: int, filters: CardFilters | None
     ) -> list[ScoredCard]:

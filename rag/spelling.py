@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from symspellpy import SymSpell, Verbosity
 
 from rag.cards import Card
-from rag.lexical import STEMMER, words
+from rag.lexical import STEMMER, indexed_text, words
 
 # A word with an apostrophe ("doesn't", "model's") is left alone: the corpus has few of them.
 _TOKEN = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
@@ -51,8 +51,7 @@ def corpus_vocabulary(cards: Iterable[Card]) -> Counter[str]:
     """How often each word occurs in the cards' text (what BM25 indexes)."""
     counts: Counter[str] = Counter()
     for card in cards:
-        text = " ".join((card.question, card.short_answer, card.long_answer, *card.tags))
-        counts.update(words(text))
+        counts.update(words(indexed_text(card)))
     return counts
 
 
