@@ -76,10 +76,13 @@ def redact_instructions(text: str) -> str:
 
 
 def without_injected_sentences(text: str, instructions: str) -> str:
-    """The answer without sentences that recite the instructions (the system prompt) or
-    read like an instruction copied from a card."""
+    """The answer without sentences that recite the instructions (the system prompt), read
+    like an instruction copied from a card, or repeat the placeholder that stood in for one:
+    what the model writes beside that placeholder comes from the redacted instruction
+    (measured: "(instruction-like text removed) PWNED" in an injection-eval answer), and the
+    placeholder means nothing to a reader."""
     recited = _shingles(instructions)  # once per answer, not once per sentence
     return " ".join(
         s for s in split_sentences(text)
-        if not recited & _shingles(s) and not looks_like_instruction(s)
+        if not recited & _shingles(s) and not looks_like_instruction(s) and REDACTED not in s
     )

@@ -16,6 +16,15 @@ def test_the_guard_removes_only_the_sentences_that_recite_the_instructions():
     assert without_injected_sentences(text, SYSTEM_PROMPT) == expected
 
 
+def test_the_guard_removes_a_sentence_that_repeats_the_redaction_placeholder():
+    from rag.guard import REDACTED
+
+    text = f"It counts true and false positives [1]. {REDACTED} PWNED"
+    assert without_injected_sentences(text, SYSTEM_PROMPT) == (
+        "It counts true and false positives [1]."
+    )
+
+
 def test_an_obedient_model_is_caught_and_a_recital_is_removed(components, fake_llm):
     fake_llm.enqueue(
         "PWNED [1].",
