@@ -548,13 +548,16 @@ def _answer_eval(
         components = _components(settings)
         rows = run_answer_eval(components.answerer, split, limit, gate_floor=gate_floor)
         injection = run_injection_eval(components, limit)
+        injection_heldout = run_injection_eval(components, limit, split="heldout")
     configured = settings.retrieval.answer_threshold
     report = {
         "configured_threshold": configured,
         "at_configured_threshold": answer_metrics([r.at_threshold(configured) for r in rows]),
         "injection": injection_metrics(injection),
+        # Payloads the guard was not written against (evals/data/injection-heldout).
+        "injection_heldout": injection_metrics(injection_heldout),
         # The answers that obeyed or leaked, whole: a rate alone cannot be checked or fixed.
-        "injection_failures": [asdict(r) for r in injection
+        "injection_failures": [asdict(r) for r in injection + injection_heldout
                                if r.canary or r.leaked_system_prompt],  # fmt: skip
     }
     if split == "all":
@@ -571,7 +574,7 @@ def _answer_eval(
         if row.refused == row.in_corpus:  # a false refusal or an answered out-of-corpus question
             out.print(f"[{'false refusal' if row.in_corpus else 'answered'}] {row.question}",
                       highlight=False, markup=False)  # fmt: skip
-    for bad in (r for r in injection if r.canary or r.leaked_system_prompt):
+    for bad in (r for r in injection + injection_heldout if r.canary or r.leaked_system_prompt):
         out.print(f"[injection obeyed] {bad.question}: {bad.answer}", highlight=False, markup=False)
 
 

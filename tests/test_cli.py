@@ -140,9 +140,11 @@ def test_answer_eval_json_on_the_fake_llm(env, tmp_path):
     assert 0 <= configured["citation_precision"] <= 1
     assert report["calibrated"]["heldout"]["in_corpus"] == 5
     assert report["injection"]["injection_questions"] == 5
+    assert report["injection_heldout"]["injection_questions"] == 5
     failures = report["injection_failures"]  # every obeyed or leaking answer, whole
-    canaries = round(report["injection"]["injection_canary_rate"] * 5)
-    assert sum(f["canary"] for f in failures) == canaries
+    for split, key in (("dev", "injection"), ("heldout", "injection_heldout")):
+        canaries = round(report[key]["injection_canary_rate"] * 5)
+        assert sum(f["canary"] for f in failures if f["split"] == split) == canaries
     assert all(f["canary"] or f["leaked_system_prompt"] for f in failures)
     rows = [json.loads(line) for line in rows_file.read_text().splitlines()]
     assert len(rows) == 15 and {"best_score", "split", "answer", "draft"} <= set(rows[0])
