@@ -123,9 +123,6 @@ class CardragExtras(BaseModel):
     refused: bool = Field(description="The cards do not cover the question.")
     grounded: bool
     degraded: bool = Field(description="The LLM failed: the content lists the cards.")
-    extractive: bool = Field(
-        False, description="The content quotes the first card: the generated text was unsupported."
-    )
     notice: str | None = None
     standalone_question: str | None = None
     cards: list[str] = Field(description="Ids of the cards shown to the LLM, in [n] order.")

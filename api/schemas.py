@@ -156,13 +156,7 @@ class AskResponse(BaseModel):
         description="True when the LLM failed or timed out: no generated text, and the "
         "retrieved cards, each cited, stand in for the answer."
     )
-    extractive: bool = Field(
-        False,
-        description="True when the generated answer was not supported by the cards and the "
-        "answer is instead the first card's own short answer, cited [1] "
-        "(CARDRAG_RETRIEVAL__QUOTE_THRESHOLD).",
-    )
-    notice: str | None = Field(None, description="Why the answer is degraded or quoted.")
+    notice: str | None = Field(None, description="Why the answer is degraded.")
     standalone_question: str | None = Field(
         None, description="The follow-up rewritten to stand alone (only with history)."
     )
@@ -206,7 +200,6 @@ def answer_flags(answer: Answer) -> dict[str, object]:
         "refused": answer.refused,
         "grounded": answer.grounded,
         "degraded": answer.degraded,
-        "extractive": answer.extractive,
         "notice": answer.notice,
         "standalone_question": answer.standalone_question,
     }

@@ -14,7 +14,7 @@ from rag.citations import StreamingMarkers, citation_grammar, validate_markers
 from rag.deadline import Deadline, generate_within
 from rag.errors import LLMUnavailable
 from rag.expansion import HypotheticalAnswer
-from rag.grounding import Grounder, supporting_snippet, with_marker
+from rag.grounding import Grounder, supporting_snippet
 from rag.guard import without_injected_sentences
 from rag.hits import CardFilters, ScoredCard, VectorRetriever
 from rag.llm import Generator, Message
@@ -27,10 +27,6 @@ _LETTER = re.compile(r"[^\W\d_]")
 DEGRADED_NOTICE = (
     "The language model is unavailable right now, so there is no generated answer: "
     "these are the cards that match the question."
-)
-QUOTED_NOTICE = (
-    "The generated answer was not supported by the cards, so this is the short answer of "
-    "the card that matches the question best."
 )
 # A standalone question is a line of text; more than this is the model rambling.
 _MAX_REWRITE_CHARS = 400
@@ -55,7 +51,6 @@ class Answer:
     refused: bool
     grounded: bool = False
     degraded: bool = False  # the LLM failed: no generated text, the cards are the answer
-    extractive: bool = False  # the text is the first card's own short answer (quote_threshold)
     citations: list[Citation] = field(default_factory=list)
     cards: list[ScoredCard] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
@@ -211,35 +206,18 @@ class Answerer:
         text = validate_markers(raw, len(context)).text
         text = without_injected_sentences(text, SYSTEM_PROMPT)
         if _MODEL_REFUSAL.search(text):
-            return self.not_covered(context)
+            return Answer(answer=NOT_COVERED, refused=True, cards=context)
         grounded = self.grounder.ground(text, [hit.card for hit in context])
         if not grounded.cited:
             # Not one sentence is supported by a card: the model answered from its own
             # weights (or said nothing useful), which for a study tool is "not covered".
-            return self.not_covered(context)
+            return Answer(answer=NOT_COVERED, refused=True, cards=context)
         citations = []
         for n in sorted(grounded.cited):
             hit = context[n - 1]
             citations.append(_citation(n, hit, supporting_snippet(hit.card, grounded.citing[n])))
         return Answer(answer=grounded.text, refused=False, grounded=grounded.grounded,
                       citations=citations, cards=context)  # fmt: skip
-
-    def not_covered(self, context: list[ScoredCard]) -> Answer:
-        """The answer when the model's text cannot stand: a refusal, or, when the first card
-        shown scores at least `quote_threshold`, that card's short answer quoted and cited.
-        The small model refuses or drifts off its cards on questions the retrieval is sure
-        of; the card itself is then a better answer than "not covered"."""
-        threshold = self.retrieval.quote_threshold
-        if threshold is None or not context or context[0].score < threshold:
-            return Answer(answer=NOT_COVERED, refused=True, cards=context)
-        first = context[0]
-        # Card text is data: the quote passes the same check as the model's text.
-        quote = without_injected_sentences(first.card.short_answer, SYSTEM_PROMPT).strip()
-        if not looks_like_text(quote):
-            return Answer(answer=NOT_COVERED, refused=True, cards=context)
-        return Answer(answer=with_marker(quote, 1), refused=False, grounded=True,
-                      extractive=True, citations=[_citation(1, first, quote)], cards=context,
-                      notice=QUOTED_NOTICE)  # fmt: skip
 
     def degraded(self, context: list[ScoredCard], reason: str) -> Answer:
         """No generated text: the retrieved cards, each cited, are the answer."""

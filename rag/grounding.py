@@ -74,7 +74,7 @@ class Grounder:
             number = chosen + 1
             cited.append(number)
             citing.setdefault(number, []).append(clean)
-            out.append(with_marker(clean, number))
+            out.append(_with_marker(clean, number))
         return GroundedText(
             " ".join(out), tuple(dict.fromkeys(cited)), grounded, citing
         )
@@ -124,7 +124,7 @@ def supporting_snippet(card: Card, sentences: Sequence[str]) -> str:
     return max(candidates, key=lambda c: len(content_words(c) & cited_words), default="")
 
 
-def with_marker(sentence: str, number: int) -> str:
+def _with_marker(sentence: str, number: int) -> str:
     """'It learns.' -> 'It learns [1].'"""
     match = _TRAILING_PUNCT.search(sentence)
     if match:

@@ -163,15 +163,6 @@ class RetrievalSettings(BaseModel):
         description="Cards scoring more than this below the best card are not shown to the "
         "LLM: weak context invites off-topic citations.",
     )
-    quote_threshold: float | None = Field(
-        None,
-        ge=-1.0,
-        le=1.0,
-        description="When the model's answer would be refused (its own 'not covered', or no "
-        "sentence that a card supports) although the first card shown scores this cosine "
-        "or more, the answer quotes that card's short answer, cited [1], with extractive "
-        "true. null: refuse (docs/EVALS.md).",
-    )
     min_support: float = Field(
         0.4,
         ge=-1.0,

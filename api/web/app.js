@@ -212,9 +212,7 @@ function renderAnswer(turn, text, answer) {
   } else {
     turn.dataset.state = "answered";
     text.replaceChildren(...withCitationLinks(answer.answer, byNumber));
-    if (answer.extractive) {
-      turn.append(element("p", "hint", "Quoted from the best-matching card: the generated answer was not backed by the cards."));
-    } else if (!answer.grounded) {
+    if (!answer.grounded) {
       turn.append(element("p", "hint", "Some sentences are not backed by a card and carry no marker."));
     }
   }

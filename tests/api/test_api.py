@@ -99,27 +99,6 @@ def test_ask_refuses_what_the_cards_do_not_cover(client, fake_llm):
     assert fake_llm.prompts == []
 
 
-def test_a_quoted_answer_says_so_on_both_apis(tmp_path, fake_llm):
-    from tests.conftest import make_settings
-
-    settings = make_settings(tmp_path, retrieval={"answer_threshold": 0.2, "min_support": 0.1,
-                                                  "quote_threshold": 0.2})  # fmt: skip
-    built = build_components(settings, llm=fake_llm, embedder=HashingEmbedding())
-    built.indexer.sync(all_cards(load_corpus(settings.corpus_dir)))
-    question = "What is backpropagation?"
-    with TestClient(create_app(settings, built)) as client:
-        fake_llm.enqueue("The cards do not cover this question.")
-        body = client.post("/v1/ask", json={"question": question}).json()
-        assert body["extractive"] is True and body["refused"] is False and body["notice"]
-        assert [c["n"] for c in body["citations"]] == [1]
-        assert body["citations"][0]["card_id"] == body["cards"][0]["card_id"]
-        fake_llm.enqueue("The cards do not cover this question.")
-        chat = client.post("/v1/chat/completions", json={
-            "model": "cardrag", "messages": [{"role": "user", "content": question}]}).json()
-        assert chat["cardrag"]["extractive"] is True
-        assert chat["choices"][0]["message"]["content"] == body["answer"]
-
-
 def test_llm_failure_is_a_degraded_200_with_the_cards(client, fake_llm):
     from rag.errors import LLMUnavailable
 
