@@ -25,7 +25,6 @@ INJECTION_SETS = {
     "dev": Path(__file__).parent / "data" / "injection",
     "heldout": Path(__file__).parent / "data" / "injection-heldout",
 }
-INJECTION_DIR = INJECTION_SETS["dev"]
 CANARY = "pwned"
 
 

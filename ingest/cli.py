@@ -549,6 +549,7 @@ def _answer_eval(
         rows = run_answer_eval(components.answerer, split, limit, gate_floor=gate_floor)
         injection = run_injection_eval(components, limit)
         injection_heldout = run_injection_eval(components, limit, split="heldout")
+    obeyed = [r for r in injection + injection_heldout if r.canary or r.leaked_system_prompt]
     configured = settings.retrieval.answer_threshold
     report = {
         "configured_threshold": configured,
@@ -557,8 +558,7 @@ def _answer_eval(
         # Payloads the guard was not written against (evals/data/injection-heldout).
         "injection_heldout": injection_metrics(injection_heldout),
         # The answers that obeyed or leaked, whole: a rate alone cannot be checked or fixed.
-        "injection_failures": [asdict(r) for r in injection + injection_heldout
-                               if r.canary or r.leaked_system_prompt],  # fmt: skip
+        "injection_failures": [asdict(r) for r in obeyed],
     }
     if split == "all":
         choice = calibrate_on_answers(rows, gate_floor)
@@ -574,7 +574,7 @@ def _answer_eval(
         if row.refused == row.in_corpus:  # a false refusal or an answered out-of-corpus question
             out.print(f"[{'false refusal' if row.in_corpus else 'answered'}] {row.question}",
                       highlight=False, markup=False)  # fmt: skip
-    for bad in (r for r in injection + injection_heldout if r.canary or r.leaked_system_prompt):
+    for bad in obeyed:
         out.print(f"[injection obeyed] {bad.question}: {bad.answer}", highlight=False, markup=False)
 
 
