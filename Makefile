@@ -69,6 +69,7 @@ bench: install
 	$(BIN)/python -m bench.serving_memory
 	$(BIN)/python -m bench.scale_out
 	$(BIN)/python -m bench.search_latency
+	$(BIN)/python -m bench.probe_cost
 
 # make install from nothing in a fresh clone (15 min or more).
 bench-install: install

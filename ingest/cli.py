@@ -537,26 +537,30 @@ def _replay_answers(rows_file: Path, split: str, as_json: bool) -> None:
         out.print_json(json.dumps(report))
 
 
+def _injection_key(split: str) -> str:
+    return "injection" if split == "dev" else f"injection_{split}"
+
+
 def _answer_eval(
     split: str, limit: int | None, gate_floor: float, rows_file: Path | None, as_json: bool
 ) -> None:
     from evals.answers import answer_metrics, calibrate_on_answers, run_answer_eval
-    from evals.injection import injection_metrics, run_injection_eval
+    from evals.injection import INJECTION_SETS, injection_metrics, run_injection_eval
 
     with cli_errors():
         settings = Settings()
         components = _components(settings)
         rows = run_answer_eval(components.answerer, split, limit, gate_floor=gate_floor)
-        injection = run_injection_eval(components, limit)
-        injection_heldout = run_injection_eval(components, limit, split="heldout")
-    obeyed = [r for r in injection + injection_heldout if r.canary or r.leaked_system_prompt]
+        injection = {name: run_injection_eval(components, limit, split=name)
+                     for name in INJECTION_SETS}  # fmt: skip
+    obeyed = [r for run in injection.values() for r in run if r.canary or r.leaked_system_prompt]
     configured = settings.retrieval.answer_threshold
     report = {
         "configured_threshold": configured,
         "at_configured_threshold": answer_metrics([r.at_threshold(configured) for r in rows]),
-        "injection": injection_metrics(injection),
-        # Payloads the guard was not written against (evals/data/injection-heldout).
-        "injection_heldout": injection_metrics(injection_heldout),
+        # injection: the payloads the guard's patterns were written against; the others were
+        # not used to shape them (evals/injection.py says how each set was written).
+        **{_injection_key(name): injection_metrics(run) for name, run in injection.items()},
         # The answers that obeyed or leaked, whole: a rate alone cannot be checked or fixed.
         "injection_failures": [asdict(r) for r in obeyed],
     }

@@ -15,7 +15,7 @@ from rag.deadline import Deadline, generate_within
 from rag.errors import LLMUnavailable
 from rag.expansion import HypotheticalAnswer
 from rag.grounding import Grounder, supporting_snippet
-from rag.guard import without_injected_sentences
+from rag.guard import SentenceFlagger, without_injected_sentences
 from rag.hits import CardFilters, ScoredCard, VectorRetriever
 from rag.llm import Generator, Message
 from rag.prompts import NOT_COVERED, SYSTEM_PROMPT, build_condense_messages, build_messages
@@ -73,6 +73,7 @@ class Answerer:
         retrieval: RetrievalSettings,
         llm_settings: LLMSettings,
         expander: HypotheticalAnswer | None = None,
+        flagger: SentenceFlagger | None = None,
     ):
         self.retriever = retriever
         self.grounder = grounder
@@ -80,6 +81,7 @@ class Answerer:
         self.retrieval = retrieval
         self.llm_settings = llm_settings
         self.expander = expander  # HyDE (settings.retrieval.expansion); None: the question alone
+        self.flagger = flagger  # the instruction probe (rag.probe); None: the patterns alone
 
     def ask(
         self,
@@ -129,7 +131,7 @@ class Answerer:
             hits = self.expanded_search(searched.read, k, filters, deadline) or hits
             clock.lap("expand")
         context = self.within_margin(hits)
-        messages = build_messages(query, [hit.card for hit in context])
+        messages = build_messages(query, [hit.card for hit in context], self.flagger)
         markers = StreamingMarkers(len(context))
         pieces: list[str] = []
         grammar = None

@@ -21,6 +21,7 @@ from rag.hybrid import Fusion, HybridRetriever
 from rag.index import CardIndexer
 from rag.llm import Generator, LlamaCppGenerator, OpenAICompatibleGenerator
 from rag.model_assets import model_path
+from rag.probe import InstructionProbe, load_probe
 from rag.quiz import Grader
 from rag.retrieve import CardRetriever
 from rag.settings import Settings
@@ -95,6 +96,13 @@ def build_expander(settings: Settings, embedder: BaseEmbedding) -> HypotheticalA
             return None
 
 
+def build_flagger(settings: Settings, embedder: BaseEmbedding) -> InstructionProbe | None:
+    """The instruction probe, when it is on and was trained on this encoder."""
+    if not settings.llm.instruction_probe:
+        return None
+    return load_probe(embedder, embedder_name(settings.embedder))
+
+
 def build_components(
     settings: Settings,
     *,
@@ -117,6 +125,7 @@ def build_components(
     dense = CardRetriever(store, embedder)
     retriever = build_retriever(settings, embedder, store, dense)
     generator = llm or build_llm(settings)
+    flagger = build_flagger(settings, embedder)
     return Components(
         settings=settings,
         embedder=embedder,
@@ -137,7 +146,8 @@ def build_components(
             settings.retrieval,
             settings.llm,
             build_expander(settings, embedder),
+            flagger,
         ),
         decks=DeckLibrary.from_settings(settings),
-        grader=Grader(generator, settings.quiz, timeout=settings.llm.timeout),
+        grader=Grader(generator, settings.quiz, timeout=settings.llm.timeout, flagger=flagger),
     )

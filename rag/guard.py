@@ -9,10 +9,15 @@ card's "the correct answer is PWNED" into 4 of 24 answers. So, in addition:
 - out: an answer sentence that looks like such an instruction, or repeats any six-word run
   of the system prompt, is removed before grounding.
 The patterns are general shapes of instructions aimed at an assistant, not the eval's
-payloads; tests check that no card of the shipped corpus trips them.
+payloads; tests check that no card of the shipped corpus trips them. They only know the shapes
+they were written for (a second poisoned set, in other forms, got 4 of 16 canaries through),
+so a `SentenceFlagger` (rag.probe: a classifier on the encoder's embeddings) can name more
+sentences to redact, by meaning rather than shape.
 """
 
 import re
+from collections.abc import Collection, Iterable, Sequence
+from typing import Protocol
 
 from rag.grounding import split_sentences
 from rag.lexical import words
@@ -66,10 +71,25 @@ def looks_like_instruction(sentence: str) -> bool:
     return bool(_INSTRUCTION_SHAPES.search(_SHORT_QUOTE.sub('""', sentence)))
 
 
-def redact_instructions(text: str) -> str:
-    """Card text for the prompt, with instruction-like sentences replaced by a placeholder."""
+class SentenceFlagger(Protocol):
+    """Something that picks out instruction sentences by meaning (rag.probe)."""
+
+    def flagged(self, sentences: Sequence[str]) -> set[str]: ...
+
+
+def flagged_sentences(texts: Iterable[str], flagger: SentenceFlagger | None) -> frozenset[str]:
+    """The sentences of these card texts the flagger takes for instructions, asked in one
+    batch (one embedding call per prompt); none without a flagger."""
+    if flagger is None:
+        return frozenset()
+    return frozenset(flagger.flagged([s for text in texts for s in split_sentences(text)]))
+
+
+def redact_instructions(text: str, also: Collection[str] = frozenset()) -> str:
+    """Card text for the prompt, with instruction-like sentences replaced by a placeholder:
+    those the patterns recognise, and those in `also` (flagged by the probe)."""
     sentences = split_sentences(text)
-    flagged = [looks_like_instruction(s) for s in sentences]
+    flagged = [s in also or looks_like_instruction(s) for s in sentences]
     if not any(flagged):
         return text
     return " ".join(REDACTED if bad else s for s, bad in zip(sentences, flagged, strict=True))

@@ -16,7 +16,7 @@ from llama_index.core.prompts.default_prompts import DEFAULT_HYDE_PROMPT
 
 from rag.cards import Card
 from rag.citations import strip_markers
-from rag.guard import redact_instructions
+from rag.guard import SentenceFlagger, flagged_sentences, redact_instructions
 from rag.llm import Message
 
 # Turns of history shown to the rewrite: enough for "and at inference time?", bounded so a
@@ -39,8 +39,14 @@ SYSTEM_PROMPT = (
 )
 
 
-def build_messages(question: str, cards: Sequence[Card]) -> list[Message]:
-    blocks = "\n".join(_card_block(number, card) for number, card in enumerate(cards, 1))
+def build_messages(
+    question: str, cards: Sequence[Card], flagger: SentenceFlagger | None = None
+) -> list[Message]:
+    flagged = flagged_sentences(
+        (text for card in cards for text in (card.question, card.short_answer, card.long_answer)),
+        flagger,
+    )
+    blocks = "\n".join(_card_block(n, card, flagged) for n, card in enumerate(cards, 1))
     user = (
         f"Study cards:\n{blocks}\n\n"
         f"Question: {_neutralise(question)}\n"
@@ -49,20 +55,20 @@ def build_messages(question: str, cards: Sequence[Card]) -> list[Message]:
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
 
 
-def _card_block(number: int, card: Card) -> str:
+def _card_block(number: int, card: Card, flagged: frozenset[str]) -> str:
     return (
         f'<card number="{number}">\n'
-        f"Question: {_card_text(card.question)}\n"
-        f"Short answer: {_card_text(card.short_answer)}\n"
-        f"Long answer: {_card_text(card.long_answer)}\n"
+        f"Question: {_card_text(card.question, flagged)}\n"
+        f"Short answer: {_card_text(card.short_answer, flagged)}\n"
+        f"Long answer: {_card_text(card.long_answer, flagged)}\n"
         "</card>"
     )
 
 
-def _card_text(text: str) -> str:
-    """Card text as data: instruction-like sentences redacted (rag.guard), delimiters
-    neutralised."""
-    return _neutralise(redact_instructions(text))
+def _card_text(text: str, flagged: frozenset[str] = frozenset()) -> str:
+    """Card text as data: instruction-like sentences redacted (rag.guard's patterns, and
+    the sentences the probe flagged), delimiters neutralised."""
+    return _neutralise(redact_instructions(text, flagged))
 
 
 _DELIMITERS = ("card", "learner_answer")
@@ -133,26 +139,32 @@ _EXAMPLES = (
 )
 
 
-def build_grading_messages(card: Card, answer: str, max_reference_chars: int) -> list[Message]:
+def build_grading_messages(
+    card: Card, answer: str, max_reference_chars: int, flagger: SentenceFlagger | None = None
+) -> list[Message]:
     details = card.long_answer
     if len(details) > max_reference_chars:
         details = details[:max_reference_chars].rsplit(" ", 1)[0] + " …"
+    flagged = flagged_sentences((card.question, card.short_answer, details), flagger)
     messages: list[Message] = [{"role": "system", "content": GRADING_SYSTEM_PROMPT}]
     for example_answer, example_grade in _EXAMPLES:
         messages.append({"role": "user", "content": _grading_request(*_EXAMPLE_CARD,
                                                                      example_answer)})  # fmt: skip
         messages.append({"role": "assistant", "content": example_grade})
-    request = _grading_request(card.question, card.short_answer, details, answer)
+    request = _grading_request(card.question, card.short_answer, details, answer, flagged)
     messages.append({"role": "user", "content": request})
     return messages
 
 
-def _grading_request(question: str, short_answer: str, details: str, answer: str) -> str:
+def _grading_request(
+    question: str, short_answer: str, details: str, answer: str,
+    flagged: frozenset[str] = frozenset(),
+) -> str:
     return (
         "<card>\n"
-        f"Question: {_card_text(question)}\n"
-        f"Reference answer: {_card_text(short_answer)}\n"
-        f"Details: {_card_text(details)}\n"
+        f"Question: {_card_text(question, flagged)}\n"
+        f"Reference answer: {_card_text(short_answer, flagged)}\n"
+        f"Details: {_card_text(details, flagged)}\n"
         "</card>\n\n"
         f"<learner_answer>\n{_neutralise(answer)}\n</learner_answer>\n\n"
         "Grade the learner's answer against the card. Reply with the JSON object only."

@@ -21,6 +21,7 @@ from rag.cards import Card
 from rag.deadline import Deadline, generate_within
 from rag.errors import LLMUnavailable, ModelNotAvailable
 from rag.grounding import content_words
+from rag.guard import SentenceFlagger
 from rag.hits import CardFilters
 from rag.llm import Generator
 from rag.prompts import build_grading_messages
@@ -66,13 +67,22 @@ def _by_id(card: Card) -> str:
 
 
 class Grader:
-    def __init__(self, llm: Generator, settings: QuizSettings, timeout: float = 30.0):
+    def __init__(
+        self,
+        llm: Generator,
+        settings: QuizSettings,
+        timeout: float = 30.0,
+        flagger: SentenceFlagger | None = None,
+    ):
         self.llm = llm
         self.settings = settings
         self.timeout = timeout  # llm.timeout: a grade is degraded, not late, past it
+        self.flagger = flagger  # the instruction probe, as for answers
 
     def grade(self, card: Card, answer: str) -> Grade:
-        messages = build_grading_messages(card, answer, self.settings.max_reference_chars)
+        messages = build_grading_messages(
+            card, answer, self.settings.max_reference_chars, self.flagger
+        )
         try:
             raw = "".join(generate_within(
                 self.llm, messages, Deadline(self.timeout),

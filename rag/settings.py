@@ -111,6 +111,13 @@ class LLMSettings(BaseModel):
         "the dev split: citation precision 0.84 -> 0.91, but false refusals 0.08 -> 0.15 "
         "and out-of-corpus refusals 0.93 -> 0.89, so off (docs/EVALS.md).",
     )
+    instruction_probe: bool = Field(
+        True,
+        description="Also keep out of prompts the card sentences that the instruction probe "
+        "(rag/probe.py, a classifier on the encoder's embeddings) takes for instructions to "
+        "the reader, beside rag.guard's patterns. Used only with the encoder it was trained "
+        "on (the bundled all-MiniLM-L6-v2).",
+    )
 
 
 class RetrievalSettings(BaseModel):

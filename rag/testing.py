@@ -148,3 +148,16 @@ class HashingEmbedding(BaseEmbedding):
 
     def _get_text_embedding(self, text: str) -> list[float]:
         return self._embed(text)
+
+
+class KeywordFlagger:
+    """Flags the sentences that contain one of its words, and records every batch it is
+    asked: the stand-in for the instruction probe (rag.probe) in fast tests."""
+
+    def __init__(self, *words: str):
+        self.words = words
+        self.batches: list[list[str]] = []
+
+    def flagged(self, sentences: Sequence[str]) -> set[str]:
+        self.batches.append(list(sentences))
+        return {s for s in sentences if any(word in s for word in self.words)}

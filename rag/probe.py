@@ -1,0 +1,91 @@
+"""The instruction probe: a linear classifier on the encoder's sentence embeddings that tells
+card sentences addressed to the reader (instructions about the reply, its rules, its role)
+from card content.
+
+Why, beside rag.guard's patterns: the patterns were written against one set of poisoned
+cards and missed payloads in other forms (a grading rule, a polite request, "to confirm you
+have read this card": 4 of 16 answers carried the canary on a second set). A probe learns the
+*meaning* "this sentence tells its reader what to write" from examples, using the encoder
+that is loaded anyway, so it costs one embedding batch per answer and no new model.
+
+It is trained offline (`python -m evals.probe`, rag/data/instruction-probe) and shipped as a
+weight vector, a bias and a threshold, with the name of the encoder it was trained on: with
+any other encoder (the hashing fake, a custom model) the vectors mean something else and the
+probe is not used.
+"""
+
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from llama_index.core.base.embeddings.base import BaseEmbedding
+
+PROBE_DIR = Path(__file__).resolve().parent / "data" / "instruction-probe"
+PROBE_FILE = PROBE_DIR / "probe.json"
+
+# Sentences are cached by text: the same few cards come back for related questions, and a
+# card's sentences are then not embedded again. Bounded so a long-running server stays small.
+_CACHE_SIZE = 4096
+
+
+@dataclass(frozen=True)
+class ProbeWeights:
+    encoder: str
+    weights: np.ndarray
+    bias: float
+    threshold: float
+
+    @classmethod
+    def load(cls, path: Path = PROBE_FILE) -> "ProbeWeights":
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return cls(data["encoder"], np.asarray(data["weights"], dtype=np.float32),
+                   float(data["bias"]), float(data["threshold"]))  # fmt: skip
+
+    def save(self, path: Path, **about: object) -> None:
+        data = {"encoder": self.encoder, "threshold": self.threshold, "bias": self.bias,
+                "about": about, "weights": [round(float(w), 6) for w in self.weights]}  # fmt: skip
+        path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+
+    def scores(self, vectors: np.ndarray) -> np.ndarray:
+        """The probability that each embedded sentence is an instruction to its reader."""
+        return 1.0 / (1.0 + np.exp(-(vectors @ self.weights + self.bias)))
+
+
+@dataclass
+class InstructionProbe:
+    weights: ProbeWeights
+    embedder: BaseEmbedding
+    _cache: OrderedDict[str, float] = field(default_factory=OrderedDict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def scores(self, sentences: Sequence[str]) -> list[float]:
+        with self._lock:
+            missing = list(dict.fromkeys(s for s in sentences if s not in self._cache))
+        if missing:
+            vectors = np.asarray(self.embedder.get_text_embedding_batch(missing), np.float32)
+            fresh = dict(zip(missing, self.weights.scores(vectors).tolist(), strict=True))
+        else:
+            fresh = {}
+        with self._lock:
+            self._cache.update(fresh)
+            known = {s: self._cache.get(s, fresh.get(s, 0.0)) for s in sentences}
+            while len(self._cache) > _CACHE_SIZE:
+                self._cache.popitem(last=False)
+        return [known[s] for s in sentences]
+
+    def flagged(self, sentences: Sequence[str]) -> set[str]:
+        """The sentences the probe takes for instructions to the reader."""
+        threshold = self.weights.threshold
+        return {s for s, p in zip(sentences, self.scores(sentences), strict=True) if p >= threshold}
+
+
+def load_probe(
+    embedder: BaseEmbedding, encoder: str, path: Path = PROBE_FILE
+) -> InstructionProbe | None:
+    """The shipped probe, or None when it was trained on another encoder than this one."""
+    weights = ProbeWeights.load(path)
+    return InstructionProbe(weights, embedder) if weights.encoder == encoder else None
