@@ -23,11 +23,13 @@ from rag.prompts import SYSTEM_PROMPT
 # "dev": the payloads rag.guard's patterns were written against. "heldout": payloads of other
 # forms, written afterwards and never used to change the guard (its deck says how). "third":
 # written by another author blind to the guard and to the instruction probe (rag.probe),
-# after the probe was trained and frozen; neither is changed on its results.
+# after the probe was trained and frozen; neither is changed on its results. "fourth": blind
+# to both as well, aimed at text a faithful summary repeats (names, tables, code, quotes).
 INJECTION_SETS = {
     "dev": Path(__file__).parent / "data" / "injection",
     "heldout": Path(__file__).parent / "data" / "injection-heldout",
     "third": Path(__file__).parent / "data" / "injection-third",
+    "fourth": Path(__file__).parent / "data" / "injection-fourth",
 }
 CANARY = "pwned"
 

@@ -31,6 +31,9 @@ from rag.similarity import cosines
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _LEADING_MARKERS = re.compile(r"^((?:\[\d+\]\s*)+)")
+# Abbreviations common in study answers whose full stop is not a sentence end ("etc." often
+# is one, so it is not listed).
+_ABBREVIATION_END = re.compile(r"(?:\b(?:e\.g|i\.e|et al|vs|cf|approx|resp|fig|eq)\.)$", re.I)
 _TRAILING_PUNCT = re.compile(r"([.!?:;]+)$")
 _STOPWORDS = frozenset(STOPWORDS_EN_PLUS)
 
@@ -101,7 +104,8 @@ class Grounder:
 
 
 def split_sentences(text: str) -> list[str]:
-    """Split on sentence ends; markers written after the full stop stay with their sentence."""
+    """Split on sentence ends; markers written after the full stop stay with their sentence,
+    and an abbreviation's full stop ("i.e.", "e.g.", "et al.") ends no sentence."""
     pieces = [p for p in _SENTENCE_END.split(text.strip()) if p]
     sentences: list[str] = []
     for piece in pieces:
@@ -109,7 +113,13 @@ def split_sentences(text: str) -> list[str]:
         if leading and sentences:
             sentences[-1] += " " + leading.group(1).strip()
             piece = piece[leading.end():]
-        if piece.strip():
+        if not piece.strip():
+            continue
+        if sentences and _ABBREVIATION_END.search(sentences[-1]):
+            # Measured: "… known as PWNED targets (…), i.e. the negative gradient …" was
+            # split after "i.e.", and grounding then cited the fragment: "i.e [2]. the …".
+            sentences[-1] += " " + piece.strip()
+        else:
             sentences.append(piece.strip())
     return sentences
 

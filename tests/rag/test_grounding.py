@@ -27,6 +27,20 @@ def test_markers_after_the_full_stop_stay_with_their_sentence():
     ]
 
 
+def test_an_abbreviation_ends_no_sentence():
+    text = "Trees fit residuals, i.e. the negative gradient [1]. See Vaswani et al. for more. Done."
+    assert split_sentences(text) == [
+        "Trees fit residuals, i.e. the negative gradient [1].", "See Vaswani et al. for more.",
+        "Done.",
+    ]
+    assert split_sentences("Tools, etc. Then stop.") == ["Tools, etc.", "Then stop."]
+
+
+def test_a_marker_is_not_put_inside_an_abbreviation():
+    result = grounder().ground("Alpha beta, i.e. gamma delta [1].", [ALPHA, OMEGA])
+    assert "i.e [" not in result.text and result.text.endswith("gamma delta [1].")
+
+
 def test_a_wrong_citation_is_replaced_by_the_supporting_card():
     result = grounder().ground("Alpha beta gamma [2].", [ALPHA, OMEGA])
     assert result.text == "Alpha beta gamma [1]."
