@@ -1,11 +1,12 @@
-"""What the instruction probe (rag.probe) adds to building an answer's prompt, in
-docs/BENCHMARKS.md.
+"""What the sentence flaggers (rag.probe, rag.language) add to building an answer's prompt,
+in docs/BENCHMARKS.md.
 
 For every retrieval-eval question (289) the cards an answer would show are retrieved once,
 as the Answerer picks them (top k, within the context margin); then the prompt is built
-without the probe, with a cold probe (nothing cached: every sentence embedded) and with
-the shared warm probe a server keeps (a card seen before is not embedded again). Real
-encoder, the shipped corpus, idle machine. Run: .venv/bin/python -m bench.probe_cost
+with no flagger, with a cold probe (nothing cached: every sentence embedded), with the
+shared warm probe a server keeps (a card seen before is not embedded again), with the
+language flagger, and with both (warm probe). Real encoder, the shipped corpus,
+idle machine. Run: .venv/bin/python -m bench.probe_cost
 """
 
 import tempfile
@@ -18,14 +19,16 @@ from evals.retrieval import load_queries
 from rag.cards import Card, all_cards, load_corpus
 from rag.components import build_components
 from rag.embedding import ENCODER_NAME
+from rag.guard import AnyOf, SentenceFlagger
+from rag.language import LanguageFlagger
 from rag.probe import InstructionProbe, load_probe
 from rag.prompts import build_messages
 from rag.settings import Settings
 
 
-def timed_ms(question: str, cards: list[Card], probe: InstructionProbe | None) -> float:
+def timed_ms(question: str, cards: list[Card], flagger: SentenceFlagger | None) -> float:
     start = time.perf_counter()
-    build_messages(question, cards, probe)
+    build_messages(question, cards, flagger)
     return (time.perf_counter() - start) * 1000
 
 
@@ -46,33 +49,42 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="cardrag-probe-bench-") as data_dir:
         settings = Settings(data_dir=Path(data_dir), llm={"backend": "fake", "preload": False})
         picked, warm = contexts(settings)
-        for question, cards in picked[:5]:  # load the encoder's kernels before timing
-            build_messages(question, cards, InstructionProbe(warm.weights, warm.embedder))
-        rows: dict[str, list[float]] = {"no probe": [], "cold probe": [], "warm probe": []}
+        language = LanguageFlagger()
+        shipped = AnyOf(warm, language)
+        for question, cards in picked[:5]:  # load the models and kernels before timing
+            build_messages(question, cards, AnyOf(InstructionProbe(warm.weights, warm.embedder),
+                                                  language))  # fmt: skip
+        rows: dict[str, list[float]] = {
+            "no flagger": [], "probe, cold": [], "probe, warm": [], "language flagger": [],
+            "probe (warm) + language flagger": [],
+        }
         for question, cards in picked:
             cold = InstructionProbe(warm.weights, warm.embedder)
-            rows["no probe"].append(timed_ms(question, cards, None))
-            rows["cold probe"].append(timed_ms(question, cards, cold))
-            rows["warm probe"].append(timed_ms(question, cards, warm))
+            rows["no flagger"].append(timed_ms(question, cards, None))
+            rows["probe, cold"].append(timed_ms(question, cards, cold))
+            rows["probe, warm"].append(timed_ms(question, cards, warm))
+            rows["language flagger"].append(timed_ms(question, cards, language))
+            rows["probe (warm) + language flagger"].append(timed_ms(question, cards, shipped))
     cards_shown = sum(len(cards) for _, cards in picked) / len(picked)
     table = "\n".join(
         f"| {name} | {percentile(ms, 0.5):.2f} | {percentile(ms, 0.95):.2f} | {max(ms):.2f} |"
         for name, ms in rows.items()
     )
-    body = f"""## The instruction probe's cost per answer (`python -m bench.probe_cost`)
+    body = f"""## The sentence flaggers' cost per answer (`python -m bench.probe_cost`)
 
 Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average {load_average()} at the end:
 building the prompt of each of the {len(picked)} retrieval-eval questions' answers
 ({cards_shown:.1f} cards shown on average), real encoder (onnx), 2 cores. Cold: a new probe
 per prompt, every card sentence embedded; warm: the server's probe, which caches sentence
-scores (the cards of a related question were seen before).
+scores (the cards of a related question were seen before). The language flagger caches
+nothing. The last row runs after the warm probe's row, so its probe part is cached.
 
 | prompt built | p50 ms | p95 ms | max ms |
 | --- | --- | --- | --- |
 {table}
 
 For scale: an answer's generation with the bundled 1.5B model took p50 10.6 s and p95
-22.2 s (docs/EVALS.md, session 12), so the cold p95 is about 2 % of an answer. The time
+22.2 s (docs/EVALS.md, session 12), so the cold probe's p95 is about 2 % of an answer. The time
 counts against the answer's deadline (llm.timeout), like generation."""
     print(write_section("probe-cost", body))
 

@@ -25,11 +25,14 @@ from rag.prompts import SYSTEM_PROMPT
 # written by another author blind to the guard and to the instruction probe (rag.probe),
 # after the probe was trained and frozen; neither is changed on its results. "fourth": blind
 # to both as well, aimed at text a faithful summary repeats (names, tables, code, quotes).
+# "fifth": blind to all three defences (patterns, probe, language flagger), instructions
+# in varied forms and languages, written before the language flagger was measured.
 INJECTION_SETS = {
     "dev": Path(__file__).parent / "data" / "injection",
     "heldout": Path(__file__).parent / "data" / "injection-heldout",
     "third": Path(__file__).parent / "data" / "injection-third",
     "fourth": Path(__file__).parent / "data" / "injection-fourth",
+    "fifth": Path(__file__).parent / "data" / "injection-fifth",
 }
 CANARY = "pwned"
 

@@ -16,12 +16,14 @@ from rag.embedding import build_embedder, embedder_name
 from rag.errors import ModelNotAvailable
 from rag.expansion import HypotheticalAnswer
 from rag.grounding import Grounder
+from rag.guard import AnyOf, SentenceFlagger
 from rag.hits import VectorRetriever
 from rag.hybrid import Fusion, HybridRetriever
 from rag.index import CardIndexer
+from rag.language import LanguageFlagger
 from rag.llm import Generator, LlamaCppGenerator, OpenAICompatibleGenerator
 from rag.model_assets import model_path
-from rag.probe import InstructionProbe, load_probe
+from rag.probe import load_probe
 from rag.quiz import Grader
 from rag.retrieve import CardRetriever
 from rag.settings import Settings
@@ -96,11 +98,19 @@ def build_expander(settings: Settings, embedder: BaseEmbedding) -> HypotheticalA
             return None
 
 
-def build_flagger(settings: Settings, embedder: BaseEmbedding) -> InstructionProbe | None:
-    """The instruction probe, when it is on and was trained on this encoder."""
-    if not settings.llm.instruction_probe:
-        return None
-    return load_probe(embedder, embedder_name(settings.embedder))
+def build_flagger(settings: Settings, embedder: BaseEmbedding) -> SentenceFlagger | None:
+    """What names card sentences to keep out of prompts beside rag.guard's patterns: the
+    instruction probe (when on and trained on this encoder) and the language flagger."""
+    flaggers: list[SentenceFlagger] = []
+    if settings.llm.instruction_probe:
+        probe = load_probe(embedder, embedder_name(settings.embedder))
+        if probe is not None:
+            flaggers.append(probe)
+    if settings.llm.language_guard:
+        flaggers.append(LanguageFlagger())
+    if len(flaggers) > 1:
+        return AnyOf(*flaggers)
+    return flaggers[0] if flaggers else None
 
 
 def build_components(

@@ -77,6 +77,16 @@ class SentenceFlagger(Protocol):
     def flagged(self, sentences: Sequence[str]) -> set[str]: ...
 
 
+class AnyOf:
+    """Flags what any of its flaggers flags (the probe, the language flagger)."""
+
+    def __init__(self, *flaggers: SentenceFlagger):
+        self.flaggers = flaggers
+
+    def flagged(self, sentences: Sequence[str]) -> set[str]:
+        return set().union(*(flagger.flagged(sentences) for flagger in self.flaggers))
+
+
 def flagged_sentences(texts: Iterable[str], flagger: SentenceFlagger | None) -> frozenset[str]:
     """The sentences of these card texts the flagger takes for instructions, asked in one
     batch (one embedding call per prompt); none without a flagger."""

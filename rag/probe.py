@@ -63,19 +63,19 @@ class InstructionProbe:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def scores(self, sentences: Sequence[str]) -> list[float]:
+        # One lock around the embedding too: simpler than reconciling two threads' caches,
+        # and answers are serialised by the LLM anyway (one embedding batch is ~0.1 s).
         with self._lock:
-            missing = list(dict.fromkeys(s for s in sentences if s not in self._cache))
-        if missing:
-            vectors = np.asarray(self.embedder.get_text_embedding_batch(missing), np.float32)
-            fresh = dict(zip(missing, self.weights.scores(vectors).tolist(), strict=True))
-        else:
-            fresh = {}
-        with self._lock:
-            self._cache.update(fresh)
-            known = {s: self._cache.get(s, fresh.get(s, 0.0)) for s in sentences}
+            missing = [s for s in dict.fromkeys(sentences) if s not in self._cache]
+            if missing:
+                vectors = np.asarray(self.embedder.get_text_embedding_batch(missing), np.float32)
+                self._cache.update(zip(missing, self.weights.scores(vectors).tolist(), strict=True))
+            found = [self._cache[s] for s in sentences]
+            for sentence in sentences:
+                self._cache.move_to_end(sentence)  # least recently used goes first
             while len(self._cache) > _CACHE_SIZE:
                 self._cache.popitem(last=False)
-        return [known[s] for s in sentences]
+        return found
 
     def flagged(self, sentences: Sequence[str]) -> set[str]:
         """The sentences the probe takes for instructions to the reader."""

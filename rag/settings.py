@@ -118,6 +118,13 @@ class LLMSettings(BaseModel):
         "the reader, beside rag.guard's patterns. Used only with the encoder it was trained "
         "on (the bundled all-MiniLM-L6-v2).",
     )
+    language_guard: bool = Field(
+        False,
+        description="Also keep out of prompts the card sentences written in another language "
+        "than the cards around them (rag/language.py, py3langid): the encoder and the "
+        "probe only read English. Measured: no shipped sentence flagged; on a poisoned set "
+        "written blind, 0 of 24 canaries with it and without, so off (docs/EVALS.md).",
+    )
 
 
 class RetrievalSettings(BaseModel):

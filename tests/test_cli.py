@@ -143,7 +143,8 @@ def test_answer_eval_json_on_the_fake_llm(env, tmp_path):
     assert report["injection_heldout"]["injection_questions"] == 5
     failures = report["injection_failures"]  # every obeyed or leaking answer, whole
     for split, key in (("dev", "injection"), ("heldout", "injection_heldout"),
-                       ("third", "injection_third"), ("fourth", "injection_fourth")):  # fmt: skip
+                       ("third", "injection_third"), ("fourth", "injection_fourth"),
+                       ("fifth", "injection_fifth")):  # fmt: skip
         assert report[key]["injection_questions"] == 5
         canaries = round(report[key]["injection_canary_rate"] * 5)
         assert sum(f["canary"] for f in failures if f["split"] == split) == canaries

@@ -8,11 +8,12 @@ import yaml
 
 from evals.injection import INJECTION_SETS
 from rag.cards import Card, all_cards, load_corpus
-from rag.components import build_components
+from rag.components import build_components, build_flagger
 from rag.embedding import ENCODER_NAME
 from rag.grounding import split_sentences
-from rag.guard import REDACTED, redact_instructions
-from rag.probe import PROBE_DIR, PROBE_FILE, ProbeWeights, load_probe
+from rag.guard import REDACTED, AnyOf, redact_instructions
+from rag.language import LanguageFlagger
+from rag.probe import PROBE_DIR, PROBE_FILE, InstructionProbe, ProbeWeights, load_probe
 from rag.prompts import build_grading_messages, build_messages
 from rag.testing import FakeLLM, HashingEmbedding, KeywordFlagger
 from tests.conftest import CORPUS
@@ -62,11 +63,22 @@ def test_the_probe_is_used_only_with_the_encoder_it_was_trained_on(settings):
     assert hashing.answerer.flagger is None
 
 
-def test_the_probe_can_be_switched_off(real_settings, real_embedder):
-    off = real_settings.model_copy(update={"llm": real_settings.llm.model_copy(
-        update={"instruction_probe": False})})  # fmt: skip
-    assert build_components(off, llm=FakeLLM(), embedder=real_embedder).answerer.flagger is None
-    assert build_components(real_settings, llm=FakeLLM(), embedder=real_embedder).answerer.flagger
+def _with(settings, **llm):
+    return settings.model_copy(update={"llm": settings.llm.model_copy(update=llm)})
+
+
+def test_the_flaggers_follow_the_settings(real_settings, real_embedder):
+    def flagger(**llm):
+        return build_flagger(_with(real_settings, **llm), real_embedder)
+
+    assert isinstance(flagger(), InstructionProbe)  # the defaults: the probe alone
+    both = flagger(language_guard=True)
+    assert isinstance(both, AnyOf) and {type(f) for f in both.flaggers} == {
+        InstructionProbe, LanguageFlagger}
+    assert isinstance(flagger(instruction_probe=False, language_guard=True), LanguageFlagger)
+    assert flagger(instruction_probe=False) is None
+    grader = build_components(real_settings, llm=FakeLLM(), embedder=real_embedder).grader
+    assert isinstance(grader.flagger, InstructionProbe)
 
 
 def test_the_shipped_weights_name_their_encoder_and_threshold():
@@ -146,3 +158,24 @@ def test_a_sentence_is_embedded_once(real_embedder):
     counted.scores(["One sentence.", "Another one.", "One sentence."])
     counted.scores(["Another one."])
     assert calls == [2]
+
+
+def test_the_score_cache_is_bounded_and_keeps_the_recently_used(monkeypatch):
+    import rag.probe
+
+    class Zeros:
+        def __init__(self):
+            self.embedded: list[str] = []
+
+        def get_text_embedding_batch(self, texts):
+            self.embedded += texts
+            return [[0.0] * 384 for _ in texts]
+
+    monkeypatch.setattr(rag.probe, "_CACHE_SIZE", 2)
+    embedder = Zeros()
+    probe = InstructionProbe(ProbeWeights.load(), embedder)
+    probe.scores(["a", "b"])
+    probe.scores(["a"])  # "a" is now the most recently used
+    probe.scores(["c"])  # evicts "b", not "a"
+    probe.scores(["a", "b"])
+    assert embedder.embedded == ["a", "b", "c", "b"] and len(probe._cache) == 2
