@@ -25,8 +25,9 @@ from evals.calibrate import MAX_FALSE_REFUSAL, load_out_of_corpus
 from evals.retrieval import load_queries
 from rag.answer import Answer, Answerer
 from rag.cards import Card
-from rag.citations import markers_in
+from rag.citations import markers_in, strip_markers
 from rag.errors import CardragError
+from rag.grounding import content_words
 from rag.hits import ScoredCard
 
 
@@ -152,6 +153,21 @@ def replay_grounding(
     return replayed
 
 
+# An answer that adds fewer new content words than this to the question says nothing a
+# learner can use ("To standardize features before a random forest, you need to use the
+# card [1]."), though it is neither a refusal nor an invalid citation. Fixed at 3 before
+# the rows were looked at.
+MIN_NEW_CONTENT_WORDS = 3
+_NOT_CONTENT = frozenset(content_words("card cards"))
+
+
+def is_content_free(question: str, answer: str) -> bool:
+    """True when the answer adds fewer than MIN_NEW_CONTENT_WORDS content words to the
+    question's (markers and the word "card" aside)."""
+    new = content_words(strip_markers(answer)) - content_words(question) - _NOT_CONTENT
+    return len(new) < MIN_NEW_CONTENT_WORDS
+
+
 def answer_metrics(rows: list[AnswerRow]) -> dict[str, float]:
     inside = [r for r in rows if r.in_corpus]
     outside = [r for r in rows if not r.in_corpus]
@@ -163,6 +179,9 @@ def answer_metrics(rows: list[AnswerRow]) -> dict[str, float]:
         "out_of_corpus": len(outside),
         "refusal_rate_out_of_corpus": _share(r.refused for r in outside),
         "false_refusal_rate": _share(r.refused for r in inside),
+        # Answered in-corpus questions whose answer says nothing beyond the question: the
+        # false-refusal rate counts them as answered.
+        "content_free_answers": sum(is_content_free(r.question, r.answer) for r in answered),
         "citation_precision": (
             sum(1 for r in answered for c in r.cited if c in r.gold) / len(cited) if cited else 0
         ),

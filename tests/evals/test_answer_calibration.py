@@ -27,3 +27,19 @@ def test_the_chosen_gate_is_the_highest_within_the_dev_false_refusal_budget():
     assert choice.dev["false_refusal_rate"] == 0.05
     assert choice.dev["refusal_rate_out_of_corpus"] == 1.0
     assert choice.heldout["false_refusal_rate"] == 1.0  # 0.31 < 0.32: reported, not tuned
+
+
+def test_an_answer_that_only_restates_the_question_is_counted_as_content_free():
+    from evals.answers import answer_metrics, is_content_free
+
+    assert is_content_free("BERT vs GPT", "BERT vs GPT [1]")
+    assert is_content_free("Where does LN sit?", "LN sits as described in the card [2].")
+    assert not is_content_free("What is dropout?",
+                               "Dropout randomly disables units during training [1].")  # fmt: skip
+    from dataclasses import replace
+
+    restated = replace(row(0.9, True), question="BERT vs GPT", answer="BERT vs GPT [1]")
+    answered = replace(restated, answer="BERT is an encoder for understanding; GPT a decoder "
+                                        "that generates text [1].")  # fmt: skip
+    refused = replace(restated, refused=True)  # a refusal is not an answer, content-free or not
+    assert answer_metrics([restated, answered, refused])["content_free_answers"] == 1
