@@ -72,7 +72,8 @@ def looks_like_instruction(sentence: str) -> bool:
 
 
 class SentenceFlagger(Protocol):
-    """Something that picks out instruction sentences by meaning (rag.probe)."""
+    """Picks out card sentences to keep out of prompts, by meaning (rag.probe) or by
+    language (rag.language) rather than by shape."""
 
     def flagged(self, sentences: Sequence[str]) -> set[str]: ...
 
@@ -97,7 +98,7 @@ def flagged_sentences(texts: Iterable[str], flagger: SentenceFlagger | None) -> 
 
 def redact_instructions(text: str, also: Collection[str] = frozenset()) -> str:
     """Card text for the prompt, with instruction-like sentences replaced by a placeholder:
-    those the patterns recognise, and those in `also` (flagged by the probe)."""
+    those the patterns recognise, and those in `also` (named by a SentenceFlagger)."""
     sentences = split_sentences(text)
     flagged = [s in also or looks_like_instruction(s) for s in sentences]
     if not any(flagged):
