@@ -21,15 +21,15 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
-from rag.cards import Card, all_cards, load_corpus
+from evals.external import THEORY_MD
+from rag.cards import all_cards, load_corpus
 from rag.embedding import build_embedder, embedder_name
-from rag.grounding import split_sentences
+from rag.guard import card_sentences
 from rag.importers import parse_file
 from rag.importers.common import to_cards
 from rag.probe import PROBE_DIR, PROBE_FILE, ProbeWeights
-from rag.settings import REPO_ROOT, Settings
+from rag.settings import Settings
 
-THEORY_MD = REPO_ROOT.parent / "shared" / "external" / "data-science-interviews" / "theory.md"
 CONTENT_RATE = 0.001  # out-of-fold share of content sentences allowed above the threshold
 CHOICES_OF_C = (1.0, 10.0, 100.0)
 FOLDS = 5
@@ -38,11 +38,6 @@ FOLDS = 5
 def read_lines(path: Path) -> list[str]:
     lines = (line.strip() for line in path.read_text(encoding="utf-8").splitlines())
     return [line for line in lines if line and not line.startswith("#")]
-
-
-def card_sentences(cards: list[Card]) -> list[str]:
-    return [s for card in cards for field in (card.question, card.short_answer, card.long_answer)
-            for s in split_sentences(field)]  # fmt: skip
 
 
 def content_sentences(shipped: list[str]) -> list[str]:

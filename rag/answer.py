@@ -81,7 +81,7 @@ class Answerer:
         self.retrieval = retrieval
         self.llm_settings = llm_settings
         self.expander = expander  # HyDE (settings.retrieval.expansion); None: the question alone
-        self.flagger = flagger  # the instruction probe (rag.probe); None: the patterns alone
+        self.flagger = flagger  # sentences to redact beyond the patterns (build_flagger)
 
     def ask(
         self,

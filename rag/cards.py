@@ -35,9 +35,13 @@ class Card(BaseModel):
     tags: tuple[str, ...] = ()
     deck: str = Field("", description="Set by the loader from the deck file's header.")
 
+    def texts(self) -> tuple[str, str, str]:
+        """The question and both answers: the card's words, without its labels."""
+        return (self.question, self.short_answer, self.long_answer)
+
     def embedding_text(self) -> str:
         """The text the encoder sees: the question and both answers, as the issue asks."""
-        return f"{self.question}\n{self.short_answer}\n{self.long_answer}"
+        return "\n".join(self.texts())
 
     def to_metadata(self) -> dict[str, str]:
         """Flat metadata for the vector store (Chroma accepts only scalars)."""

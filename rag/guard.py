@@ -19,6 +19,7 @@ import re
 from collections.abc import Collection, Iterable, Sequence
 from typing import Protocol
 
+from rag.cards import Card
 from rag.grounding import split_sentences
 from rag.lexical import words
 
@@ -88,12 +89,17 @@ class AnyOf:
         return set().union(*(flagger.flagged(sentences) for flagger in self.flaggers))
 
 
-def flagged_sentences(texts: Iterable[str], flagger: SentenceFlagger | None) -> frozenset[str]:
-    """The sentences of these card texts the flagger takes for instructions, asked in one
-    batch (one embedding call per prompt); none without a flagger."""
+def card_sentences(cards: Iterable[Card]) -> list[str]:
+    """Every sentence of the cards' questions and answers: the unit a flagger judges."""
+    return [s for card in cards for text in card.texts() for s in split_sentences(text)]
+
+
+def flagged_in(cards: Iterable[Card], flagger: SentenceFlagger | None) -> frozenset[str]:
+    """The sentences of these cards the flagger names, asked in one batch (one embedding
+    call per prompt); none without a flagger."""
     if flagger is None:
         return frozenset()
-    return frozenset(flagger.flagged([s for text in texts for s in split_sentences(text)]))
+    return frozenset(flagger.flagged(card_sentences(cards)))
 
 
 def redact_instructions(text: str, also: Collection[str] = frozenset()) -> str:

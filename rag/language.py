@@ -17,7 +17,6 @@ Language identification is py3langid (langid.py's naive Bayes model, shipped in 
 deterministic, no download), asked only about sentences long enough to be judged.
 """
 
-import threading
 from collections.abc import Sequence
 from functools import cached_property
 
@@ -33,17 +32,14 @@ class LanguageFlagger:
     """Flags the sentences whose language, with probability >= 0.9, is not the main
     language of all the sentences asked about together (the cards of one prompt)."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()  # the identifier keeps per-call buffers
-
     @cached_property
     def _identifier(self) -> LanguageIdentifier:
         # Loaded on first use, not at start: ~0.3 s, and only answers need it.
         return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
 
     def language(self, text: str) -> tuple[str, float]:
-        with self._lock:
-            language, probability = self._identifier.classify(text)
+        # classify() keeps no state between calls (py3langid 0.4.0), so threads can share it.
+        language, probability = self._identifier.classify(text)
         return str(language), probability
 
     def flagged(self, sentences: Sequence[str]) -> set[str]:

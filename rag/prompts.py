@@ -16,7 +16,7 @@ from llama_index.core.prompts.default_prompts import DEFAULT_HYDE_PROMPT
 
 from rag.cards import Card
 from rag.citations import strip_markers
-from rag.guard import SentenceFlagger, flagged_sentences, redact_instructions
+from rag.guard import SentenceFlagger, flagged_in, redact_instructions
 from rag.llm import Message
 
 # Turns of history shown to the rewrite: enough for "and at inference time?", bounded so a
@@ -42,10 +42,7 @@ SYSTEM_PROMPT = (
 def build_messages(
     question: str, cards: Sequence[Card], flagger: SentenceFlagger | None = None
 ) -> list[Message]:
-    flagged = flagged_sentences(
-        (text for card in cards for text in (card.question, card.short_answer, card.long_answer)),
-        flagger,
-    )
+    flagged = flagged_in(cards, flagger)
     blocks = "\n".join(_card_block(n, card, flagged) for n, card in enumerate(cards, 1))
     user = (
         f"Study cards:\n{blocks}\n\n"
@@ -145,7 +142,7 @@ def build_grading_messages(
     details = card.long_answer
     if len(details) > max_reference_chars:
         details = details[:max_reference_chars].rsplit(" ", 1)[0] + " …"
-    flagged = flagged_sentences((card.question, card.short_answer, details), flagger)
+    flagged = flagged_in([card.model_copy(update={"long_answer": details})], flagger)
     messages: list[Message] = [{"role": "system", "content": GRADING_SYSTEM_PROMPT}]
     for example_answer, example_grade in _EXAMPLES:
         messages.append({"role": "user", "content": _grading_request(*_EXAMPLE_CARD,

@@ -77,7 +77,7 @@ class Grader:
         self.llm = llm
         self.settings = settings
         self.timeout = timeout  # llm.timeout: a grade is degraded, not late, past it
-        self.flagger = flagger  # the instruction probe, as for answers
+        self.flagger = flagger  # the same sentence flagger as answers (build_flagger)
 
     def grade(self, card: Card, answer: str) -> Grade:
         messages = build_grading_messages(

@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from evals.external import THEORY_MD, shared_dir  # noqa: F401 - THEORY_MD is re-exported to tests
 from rag.cards import all_cards, load_corpus
 from rag.components import Components, build_components
 from rag.embedding import build_embedder
@@ -24,15 +25,7 @@ from tests.live import serve_in_thread
 CORPUS = REPO_ROOT / "corpus"
 
 
-def shared_dir() -> Path:
-    """The read-only shared/ folder: beside the checkout (CI, /work/main, a worktree under
-    /work), else the workplace's own. Tests that need it skip when it is absent."""
-    candidates = (REPO_ROOT.parent / "shared", Path("/work/shared"))
-    return next((path for path in candidates if path.is_dir()), candidates[0])
-
-
 SHARED_SEED = shared_dir() / "seed"
-THEORY_MD = shared_dir() / "external" / "data-science-interviews" / "theory.md"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -57,17 +57,11 @@ def test_instruction_like_card_text_is_redacted_in_the_prompt_only():
 
 def test_the_shipped_corpus_trips_no_injection_pattern():
     from rag.cards import all_cards, load_corpus
-    from rag.grounding import split_sentences
-    from rag.guard import looks_like_instruction
+    from rag.guard import card_sentences, looks_like_instruction
     from tests.conftest import CORPUS
 
-    flagged = [
-        (card.id, sentence)
-        for card in all_cards(load_corpus(CORPUS))
-        for text in (card.question, card.short_answer, card.long_answer)
-        for sentence in split_sentences(text)
-        if looks_like_instruction(sentence)
-    ]
+    sentences = card_sentences(all_cards(load_corpus(CORPUS)))
+    flagged = [sentence for sentence in sentences if looks_like_instruction(sentence)]
     assert flagged == []
 
 

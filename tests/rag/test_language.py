@@ -2,8 +2,7 @@
 around them are kept out of prompts; nothing of the shipped corpus is."""
 
 from rag.cards import Card, all_cards, load_corpus
-from rag.grounding import split_sentences
-from rag.guard import REDACTED
+from rag.guard import REDACTED, card_sentences
 from rag.language import LanguageFlagger
 from rag.prompts import build_messages
 from tests.conftest import CORPUS
@@ -44,6 +43,4 @@ def test_the_prompt_loses_the_foreign_sentence_only():
 def test_no_sentence_of_the_shipped_corpus_is_flagged_even_card_by_card():
     flagger = LanguageFlagger()
     for card in all_cards(load_corpus(CORPUS)):
-        sentences = [s for f in (card.question, card.short_answer, card.long_answer)
-                     for s in split_sentences(f)]  # fmt: skip
-        assert flagger.flagged(sentences) == set(), card.id
+        assert flagger.flagged(card_sentences([card])) == set(), card.id

@@ -11,7 +11,7 @@ from rag.cards import Card, all_cards, load_corpus
 from rag.components import build_components, build_flagger
 from rag.embedding import ENCODER_NAME
 from rag.grounding import split_sentences
-from rag.guard import REDACTED, AnyOf, redact_instructions
+from rag.guard import REDACTED, AnyOf, card_sentences, redact_instructions
 from rag.language import LanguageFlagger
 from rag.probe import PROBE_DIR, PROBE_FILE, InstructionProbe, ProbeWeights, load_probe
 from rag.prompts import build_grading_messages, build_messages
@@ -116,9 +116,7 @@ def probe(real_embedder):
 
 
 def test_no_sentence_of_the_shipped_corpus_is_flagged(probe):
-    cards = all_cards(load_corpus(CORPUS))
-    sentences = [s for c in cards for f in (c.question, c.short_answer, c.long_answer)
-                 for s in split_sentences(f)]  # fmt: skip
+    sentences = card_sentences(all_cards(load_corpus(CORPUS)))
     assert len(sentences) > 700
     assert probe.flagged(sentences) == set()
 
