@@ -1,12 +1,13 @@
 """What the sentence flaggers (rag.probe, rag.language) add to building an answer's prompt,
-in docs/BENCHMARKS.md.
+and what grounding costs after generation, in docs/BENCHMARKS.md.
 
 For every retrieval-eval question (289) the cards an answer would show are retrieved once,
 as the Answerer picks them (top k, within the context margin); then the prompt is built
 with no flagger, with a cold probe (nothing cached: every sentence embedded), with the
 shared warm probe a server keeps (a card seen before is not embedded again), with the
-language flagger, and with both (warm probe). Real encoder, the shipped corpus,
-idle machine. Run: .venv/bin/python -m bench.probe_cost
+language flagger, and with both (warm probe); then an answer over the same cards is
+grounded with a cold sentence cache and with the cache the probe shares. Real encoder, the
+shipped corpus, idle machine. Run: .venv/bin/python -m bench.probe_cost
 """
 
 import tempfile
@@ -19,17 +20,24 @@ from evals.retrieval import load_queries
 from rag.cards import Card, all_cards, load_corpus
 from rag.components import build_components
 from rag.embedding import ENCODER_NAME
+from rag.grounding import Grounder
 from rag.guard import AnyOf, SentenceFlagger
 from rag.language import LanguageFlagger
 from rag.probe import InstructionProbe, load_probe
 from rag.prompts import build_messages
 from rag.settings import Settings
+from rag.similarity import SentenceVectors
 
 
 def timed_ms(question: str, cards: list[Card], flagger: SentenceFlagger | None) -> float:
     start = time.perf_counter()
     build_messages(question, cards, flagger)
     return (time.perf_counter() - start) * 1000
+
+
+def cold_probe(warm: InstructionProbe) -> InstructionProbe:
+    """The same probe with an empty sentence cache: the first answer about these cards."""
+    return InstructionProbe(warm.weights, SentenceVectors(warm.vectors.embedder))
 
 
 def contexts(settings: Settings) -> tuple[list[tuple[str, list[Card]]], InstructionProbe]:
@@ -40,9 +48,18 @@ def contexts(settings: Settings) -> tuple[list[tuple[str, list[Card]]], Instruct
     for query in load_queries():
         hits = answerer.retriever.read_and_search(query.question, settings.retrieval.top_k).hits
         picked.append((query.question, [hit.card for hit in answerer.within_margin(hits)]))
-    probe = load_probe(components.embedder, ENCODER_NAME)
+    probe = load_probe(SentenceVectors(components.embedder), ENCODER_NAME)
     assert probe is not None, "the probe ships for the bundled encoder"
     return picked, probe
+
+
+def timed_grounding_ms(grounder: Grounder, cards: list[Card]) -> float:
+    """Grounding an answer that restates each shown card's short answer, cited: as many
+    sentences to check as a typical answer, each with a card that supports it."""
+    answer = " ".join(f"{card.short_answer} [{n}]" for n, card in enumerate(cards, 1))
+    start = time.perf_counter()
+    grounder.ground(answer, cards)
+    return (time.perf_counter() - start) * 1000
 
 
 def main() -> None:
@@ -52,34 +69,47 @@ def main() -> None:
         language = LanguageFlagger()
         shipped = AnyOf(warm, language)
         for question, cards in picked[:5]:  # load the models and kernels before timing
-            build_messages(question, cards, AnyOf(InstructionProbe(warm.weights, warm.embedder),
-                                                  language))  # fmt: skip
+            build_messages(question, cards, AnyOf(cold_probe(warm), language))
+        retrieval = settings.retrieval
+        grounder = Grounder(warm.vectors.embedder, warm.vectors, retrieval.min_support,
+                            retrieval.min_word_share)  # fmt: skip
         rows: dict[str, list[float]] = {
             "no flagger": [], "probe, cold": [], "probe, warm": [], "language flagger": [],
-            "probe (warm) + language flagger": [],
+            "probe (warm) + language flagger": [], "grounding, cold": [],
+            "grounding, after the probe (shared cache)": [],
         }
         for question, cards in picked:
-            cold = InstructionProbe(warm.weights, warm.embedder)
+            cold = cold_probe(warm)
             rows["no flagger"].append(timed_ms(question, cards, None))
             rows["probe, cold"].append(timed_ms(question, cards, cold))
             rows["probe, warm"].append(timed_ms(question, cards, warm))
             rows["language flagger"].append(timed_ms(question, cards, language))
             rows["probe (warm) + language flagger"].append(timed_ms(question, cards, shipped))
+            cold_grounder = Grounder(grounder.embedder, SentenceVectors(grounder.embedder),
+                                     retrieval.min_support, retrieval.min_word_share)  # fmt: skip
+            rows["grounding, cold"].append(timed_grounding_ms(cold_grounder, cards))
+            rows["grounding, after the probe (shared cache)"].append(
+                timed_grounding_ms(grounder, cards)
+            )
     cards_shown = sum(len(cards) for _, cards in picked) / len(picked)
     table = "\n".join(
         f"| {name} | {percentile(ms, 0.5):.2f} | {percentile(ms, 0.95):.2f} | {max(ms):.2f} |"
         for name, ms in rows.items()
     )
-    body = f"""## The sentence flaggers' cost per answer (`python -m bench.probe_cost`)
+    body = f"""## Flaggers and grounding, cost per answer (`python -m bench.probe_cost`)
 
 Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average {load_average()} at the end:
 building the prompt of each of the {len(picked)} retrieval-eval questions' answers
 ({cards_shown:.1f} cards shown on average), real encoder (onnx), 2 cores. Cold: a new probe
-per prompt, every card sentence embedded; warm: the server's probe, which caches sentence
-scores (the cards of a related question were seen before). The language flagger caches
-nothing. The last row runs after the warm probe's row, so its probe part is cached.
+per prompt, every card sentence embedded; warm: the server's probe, whose cache of sentence
+vectors (shared with grounding) holds the cards of related questions seen before. The language flagger caches
+nothing. The fifth row runs after the warm probe's row, so its probe part is cached.
+Grounding compares each answer sentence with every sentence of the shown cards (since
+session 14); the answer grounded here restates each shown card's short answer. Cold: no
+card sentence embedded before; after the probe: the server's case, where the probe has just
+read the same card sentences into the shared cache and only the answer is embedded.
 
-| prompt built | p50 ms | p95 ms | max ms |
+| prompt built / answer grounded | p50 ms | p95 ms | max ms |
 | --- | --- | --- | --- |
 {table}
 

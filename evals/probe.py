@@ -24,7 +24,7 @@ from sklearn.model_selection import StratifiedKFold
 from evals.external import THEORY_MD
 from rag.cards import all_cards, load_corpus
 from rag.embedding import build_embedder, embedder_name
-from rag.guard import card_sentences
+from rag.grounding import card_sentences
 from rag.importers import parse_file
 from rag.importers.common import to_cards
 from rag.probe import PROBE_DIR, PROBE_FILE, ProbeWeights

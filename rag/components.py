@@ -27,6 +27,7 @@ from rag.probe import load_probe
 from rag.quiz import Grader
 from rag.retrieve import CardRetriever
 from rag.settings import Settings
+from rag.similarity import SentenceVectors
 from rag.store import LiveIndex, chroma_client
 
 
@@ -98,12 +99,12 @@ def build_expander(settings: Settings, embedder: BaseEmbedding) -> HypotheticalA
             return None
 
 
-def build_flagger(settings: Settings, embedder: BaseEmbedding) -> SentenceFlagger | None:
+def build_flagger(settings: Settings, vectors: SentenceVectors) -> SentenceFlagger | None:
     """What names card sentences to keep out of prompts beside rag.guard's patterns: the
     instruction probe (when on and trained on this encoder) and the language flagger."""
     flaggers: list[SentenceFlagger] = []
     if settings.llm.instruction_probe:
-        probe = load_probe(embedder, embedder_name(settings.embedder))
+        probe = load_probe(vectors, embedder_name(settings.embedder))
         if probe is not None:
             flaggers.append(probe)
     if settings.llm.language_guard:
@@ -135,7 +136,9 @@ def build_components(
     dense = CardRetriever(store, embedder)
     retriever = build_retriever(settings, embedder, store, dense)
     generator = llm or build_llm(settings)
-    flagger = build_flagger(settings, embedder)
+    # The probe (before generation) and grounding (after it) read the same card sentences.
+    card_sentence_vectors = SentenceVectors(embedder)
+    flagger = build_flagger(settings, card_sentence_vectors)
     return Components(
         settings=settings,
         embedder=embedder,
@@ -149,7 +152,7 @@ def build_components(
             generator,
             Grounder(
                 embedder,
-                store.stored_vectors,
+                card_sentence_vectors,
                 settings.retrieval.min_support,
                 settings.retrieval.min_word_share,
             ),

@@ -20,7 +20,7 @@ from collections.abc import Collection, Iterable, Sequence
 from typing import Protocol
 
 from rag.cards import Card
-from rag.grounding import split_sentences
+from rag.grounding import card_sentences, split_sentences
 from rag.lexical import words
 
 _SHINGLE = 6
@@ -87,11 +87,6 @@ class AnyOf:
 
     def flagged(self, sentences: Sequence[str]) -> set[str]:
         return set().union(*(flagger.flagged(sentences) for flagger in self.flaggers))
-
-
-def card_sentences(cards: Iterable[Card]) -> list[str]:
-    """Every sentence of the cards' questions and answers: the unit a flagger judges."""
-    return [s for card in cards for text in card.texts() for s in split_sentences(text)]
 
 
 def flagged_in(cards: Iterable[Card], flagger: SentenceFlagger | None) -> frozenset[str]:

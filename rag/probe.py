@@ -15,21 +15,16 @@ probe is not used.
 """
 
 import json
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from llama_index.core.base.embeddings.base import BaseEmbedding
+
+from rag.similarity import SentenceVectors
 
 PROBE_DIR = Path(__file__).resolve().parent / "data" / "instruction-probe"
 PROBE_FILE = PROBE_DIR / "probe.json"
-
-# Sentences are cached by text: the same few cards come back for related questions, and a
-# card's sentences are then not embedded again. Bounded so a long-running server stays small.
-_CACHE_SIZE = 4096
 
 
 @dataclass(frozen=True)
@@ -58,24 +53,13 @@ class ProbeWeights:
 @dataclass
 class InstructionProbe:
     weights: ProbeWeights
-    embedder: BaseEmbedding
-    _cache: OrderedDict[str, float] = field(default_factory=OrderedDict, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # Shared with grounding, which reads the same cards' sentences after generation.
+    vectors: SentenceVectors
 
     def scores(self, sentences: Sequence[str]) -> list[float]:
-        # One lock around the embedding too: simpler than reconciling two threads' caches,
-        # and answers are serialised by the LLM anyway (one embedding batch is ~0.1 s).
-        with self._lock:
-            missing = [s for s in dict.fromkeys(sentences) if s not in self._cache]
-            if missing:
-                vectors = np.asarray(self.embedder.get_text_embedding_batch(missing), np.float32)
-                self._cache.update(zip(missing, self.weights.scores(vectors).tolist(), strict=True))
-            found = [self._cache[s] for s in sentences]
-            for sentence in sentences:
-                self._cache.move_to_end(sentence)  # least recently used goes first
-            while len(self._cache) > _CACHE_SIZE:
-                self._cache.popitem(last=False)
-        return found
+        if not sentences:
+            return []
+        return self.weights.scores(self.vectors(sentences)).tolist()
 
     def flagged(self, sentences: Sequence[str]) -> set[str]:
         """The sentences the probe takes for instructions to the reader."""
@@ -84,8 +68,8 @@ class InstructionProbe:
 
 
 def load_probe(
-    embedder: BaseEmbedding, encoder: str, path: Path = PROBE_FILE
+    vectors: SentenceVectors, encoder: str, path: Path = PROBE_FILE
 ) -> InstructionProbe | None:
     """The shipped probe, or None when it was trained on another encoder than this one."""
     weights = ProbeWeights.load(path)
-    return InstructionProbe(weights, embedder) if weights.encoder == encoder else None
+    return InstructionProbe(weights, vectors) if weights.encoder == encoder else None

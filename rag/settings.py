@@ -178,11 +178,12 @@ class RetrievalSettings(BaseModel):
         "LLM: weak context invites off-topic citations.",
     )
     min_support: float = Field(
-        0.4,
+        0.45,
         ge=-1.0,
         le=1.0,
-        description="Cosine a generated sentence needs with a card to cite it; a sentence "
-        "below it for every card is left uncited and the answer is marked ungrounded.",
+        description="Cosine a generated sentence needs with some sentence of a card to cite "
+        "it; a sentence below it for every card is left uncited and the answer is marked "
+        "ungrounded.",
     )
     min_word_share: float = Field(
         0.4,

@@ -198,21 +198,6 @@ class CardStore:
         by_id = dict(zip(found["ids"], found["embeddings"], strict=True))
         return [list(by_id[card_id]) for card_id in card_ids]
 
-    def stored_vectors(self, cards: Sequence[Card]) -> list[list[float] | None]:
-        """The stored vector of each card, or None where this collection holds no card with
-        that id and content (an ingest published since the card was retrieved)."""
-        found = self.collection.get(ids=[c.id for c in cards], include=["embeddings", "metadatas"])
-        stored = {
-            card_id: (Card.from_metadata(metadata), vector)
-            for card_id, metadata, vector in zip(
-                found["ids"], found["metadatas"], found["embeddings"], strict=True
-            )
-        }
-        return [
-            list(stored[c.id][1]) if c.id in stored and stored[c.id][0] == c else None
-            for c in cards
-        ]
-
     def all_cards(self) -> list[Card]:
         """Every card, read from Chroma once: a published collection never changes (an ingest
         publishes a new one, and LiveIndex opens a new CardStore for it), so browsing,
@@ -269,9 +254,6 @@ class EmptyStore(CardStore):
         if card_ids:
             raise KeyError(card_ids[0])
         return []
-
-    def stored_vectors(self, cards: Sequence[Card]) -> list[list[float] | None]:
-        return [None for _ in cards]
 
     def all_cards(self) -> list[Card]:
         return []
@@ -376,9 +358,6 @@ class LiveIndex:
 
     def vectors(self, card_ids: Sequence[str]) -> list[list[float]]:
         return self.read(lambda store: store.vectors(card_ids))
-
-    def stored_vectors(self, cards: Sequence[Card]) -> list[list[float] | None]:
-        return self.read(lambda store: store.stored_vectors(cards))
 
     def all_cards(self) -> list[Card]:
         return self.read(lambda store: store.all_cards())

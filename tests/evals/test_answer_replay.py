@@ -9,6 +9,7 @@ from evals.answers import AnswerRow, _answer, replay_grounding
 from rag.answer import Answerer
 from rag.errors import CardragError
 from rag.grounding import Grounder
+from rag.similarity import SentenceVectors
 
 DRAFT = "Backpropagation applies the chain rule to calculate the loss [1]. Cats purr loudly."
 
@@ -54,7 +55,7 @@ def test_replay_with_stricter_grounding_refuses_what_it_no_longer_supports(
     components, fake_llm
 ):
     row = recorded(components, fake_llm)
-    strict = Grounder(components.embedder, components.store.stored_vectors,
+    strict = Grounder(components.embedder, SentenceVectors(components.embedder),
                       min_support=0.99, min_word_share=1.0)  # fmt: skip
     a = components.answerer
     answerer = Answerer(a.retriever, a.llm, strict, a.retrieval, a.llm_settings)

@@ -57,7 +57,8 @@ def test_instruction_like_card_text_is_redacted_in_the_prompt_only():
 
 def test_the_shipped_corpus_trips_no_injection_pattern():
     from rag.cards import all_cards, load_corpus
-    from rag.guard import card_sentences, looks_like_instruction
+    from rag.grounding import card_sentences
+    from rag.guard import looks_like_instruction
     from tests.conftest import CORPUS
 
     sentences = card_sentences(all_cards(load_corpus(CORPUS)))

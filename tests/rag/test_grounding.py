@@ -1,5 +1,6 @@
 from rag.cards import Card
-from rag.grounding import Grounder, content_words, split_sentences
+from rag.grounding import Grounder, card_sentences, content_words, split_sentences
+from rag.similarity import SentenceVectors, cosines
 from rag.testing import HashingEmbedding
 
 
@@ -14,11 +15,7 @@ OMEGA = card("omega", "omega sigma lambda kappa")
 
 def grounder(min_support: float = 0.3, min_word_share: float = 0.3) -> Grounder:
     embedder = HashingEmbedding()
-
-    def card_vectors(cards):
-        return embedder.get_text_embedding_batch([c.embedding_text() for c in cards])
-
-    return Grounder(embedder, card_vectors, min_support, min_word_share)
+    return Grounder(embedder, SentenceVectors(embedder), min_support, min_word_share)
 
 
 def test_markers_after_the_full_stop_stay_with_their_sentence():
@@ -67,19 +64,39 @@ def test_meaning_alone_is_not_support_without_the_cards_words():
             return [1.0] + [0.0] * (self.dimensions - 1)
 
     embedder = SameVector()
-    strict = Grounder(embedder, lambda cards: [[1.0] + [0.0] * 1023 for _ in cards], 0.3, 0.3)
+    strict = Grounder(embedder, SentenceVectors(embedder), 0.3, 0.3)
     result = strict.ground("Bert lives on Sesame Street with Ernie [1].", [ALPHA])
     assert result.cited == () and not result.grounded
+
+
+def test_a_short_sentence_is_supported_by_the_card_sentence_it_restates():
+    """The reason grounding compares sentence with sentence: a correct short sentence is far
+    from the vector of a long card that says many other things (measured on a dropout
+    answer, 'It is disabled during inference.', refused until session 14)."""
+    long_card = Card(
+        id="long", question="What happens to dropout at inference?", difficulty="easy",
+        topic="t", short_answer="It is disabled during inference.",
+        long_answer="Units are dropped at random while training with probability p. "
+        "Activations are scaled by one over one minus p so expectations match. "
+        "Frameworks switch modes with train and eval calls. Monte Carlo dropout keeps it on.",
+    )  # fmt: skip
+    sentence = "It is disabled during inference."
+    embedder = HashingEmbedding()
+    embed = embedder.get_text_embedding_batch
+    whole_card = cosines(embed([sentence]), embed([long_card.embedding_text()]))
+    assert whole_card[0, 0] < 0.45  # the whole card alone would not support it
+    result = Grounder(embedder, SentenceVectors(embedder), 0.45, 0.4).ground(
+        f"{sentence} [1]", [long_card]
+    )
+    assert result.text == "It is disabled during inference [1]." and result.grounded
+
+
+def test_card_sentences_cover_the_question_and_both_answers():
+    assert card_sentences([ALPHA]) == ["alpha beta gamma delta?", "alpha beta gamma delta",
+                                       "alpha beta gamma delta"]  # fmt: skip
 
 
 def test_content_words_are_stemmed_and_skip_stop_words():
     assert content_words("The gradients are flowing through the layers") == {
         "gradient", "flow", "layer"
     }
-
-
-def test_a_card_the_index_no_longer_holds_is_embedded_instead():
-    """An ingest published while the answer was generated: the card's vector is gone."""
-    gone = Grounder(HashingEmbedding(), lambda cards: [None for _ in cards], 0.3, 0.3)
-    result = gone.ground("Alpha beta gamma [2].", [ALPHA, OMEGA])
-    assert result.text == "Alpha beta gamma [1]." and result.grounded

@@ -279,19 +279,6 @@ def test_readers_follow_what_another_writer_publishes(settings):
     assert cards[0].id not in {hit.card.id for hit in hits}
 
 
-def test_stored_vectors_are_only_those_of_the_same_card(settings):
-    """Grounding asks for the vectors of cards retrieved before an ingest may have
-    changed them: a changed or removed card has no stored vector (and is embedded)."""
-    components, _ = build(settings)
-    cards = corpus_cards()
-    components.indexer.sync(cards)
-    edited = cards[0].model_copy(update={"short_answer": "Changed."})
-    missing = cards[1].model_copy(update={"id": "not-in-the-index"})
-    vectors = components.store.stored_vectors([edited, cards[2], missing])
-    assert vectors[0] is None and vectors[2] is None
-    assert vectors[1] == components.store.vectors([cards[2].id])[0]
-
-
 def test_nodes_reach_the_embedder_shortest_first():
     """The embedder pads each batch to its longest text; length order keeps padding low."""
     cards = corpus_cards()

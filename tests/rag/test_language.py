@@ -2,7 +2,8 @@
 around them are kept out of prompts; nothing of the shipped corpus is."""
 
 from rag.cards import Card, all_cards, load_corpus
-from rag.guard import REDACTED, card_sentences
+from rag.grounding import card_sentences
+from rag.guard import REDACTED
 from rag.language import LanguageFlagger
 from rag.prompts import build_messages
 from tests.conftest import CORPUS

@@ -10,11 +10,12 @@ from evals.injection import INJECTION_SETS
 from rag.cards import Card, all_cards, load_corpus
 from rag.components import build_components, build_flagger
 from rag.embedding import ENCODER_NAME
-from rag.grounding import split_sentences
-from rag.guard import REDACTED, AnyOf, card_sentences, redact_instructions
+from rag.grounding import card_sentences, split_sentences
+from rag.guard import REDACTED, AnyOf, redact_instructions
 from rag.language import LanguageFlagger
 from rag.probe import PROBE_DIR, PROBE_FILE, InstructionProbe, ProbeWeights, load_probe
 from rag.prompts import build_grading_messages, build_messages
+from rag.similarity import SentenceVectors
 from rag.testing import FakeLLM, HashingEmbedding, KeywordFlagger
 from tests.conftest import CORPUS
 
@@ -57,8 +58,8 @@ def test_an_answer_with_a_flagger_sends_no_flagged_sentence_to_the_llm(settings)
 
 
 def test_the_probe_is_used_only_with_the_encoder_it_was_trained_on(settings):
-    assert load_probe(HashingEmbedding(), "hashing (fake)") is None
-    assert load_probe(HashingEmbedding(), ENCODER_NAME) is not None
+    assert load_probe(SentenceVectors(HashingEmbedding()), "hashing (fake)") is None
+    assert load_probe(SentenceVectors(HashingEmbedding()), ENCODER_NAME) is not None
     hashing = build_components(settings, llm=FakeLLM(), embedder=HashingEmbedding())
     assert hashing.answerer.flagger is None
 
@@ -69,7 +70,7 @@ def _with(settings, **llm):
 
 def test_the_flaggers_follow_the_settings(real_settings, real_embedder):
     def flagger(**llm):
-        return build_flagger(_with(real_settings, **llm), real_embedder)
+        return build_flagger(_with(real_settings, **llm), SentenceVectors(real_embedder))
 
     assert isinstance(flagger(), InstructionProbe)  # the defaults: the probe alone
     both = flagger(language_guard=True)
@@ -79,6 +80,12 @@ def test_the_flaggers_follow_the_settings(real_settings, real_embedder):
     assert flagger(instruction_probe=False) is None
     grader = build_components(real_settings, llm=FakeLLM(), embedder=real_embedder).grader
     assert isinstance(grader.flagger, InstructionProbe)
+
+
+def test_the_probe_and_grounding_share_the_card_sentence_vectors(real_settings, real_embedder):
+    """Both read the shown cards' sentences; one cache embeds them once per answer."""
+    answerer = build_components(real_settings, llm=FakeLLM(), embedder=real_embedder).answerer
+    assert answerer.flagger.vectors is answerer.grounder.card_sentence_vectors
 
 
 def test_the_shipped_weights_name_their_encoder_and_threshold():
@@ -110,7 +117,7 @@ def test_no_injection_eval_sentence_or_canary_is_in_the_training_data():
 
 @pytest.fixture(scope="module")
 def probe(real_embedder):
-    found = load_probe(real_embedder, ENCODER_NAME)
+    found = load_probe(SentenceVectors(real_embedder), ENCODER_NAME)
     assert found is not None
     return found
 
@@ -140,40 +147,3 @@ def test_unseen_instructions_are_flagged_and_unseen_content_is_not(probe):
     assert not (set(UNSEEN_INSTRUCTIONS) | set(UNSEEN_CONTENT)) & _training_sentences()
     assert probe.flagged(UNSEEN_INSTRUCTIONS) == set(UNSEEN_INSTRUCTIONS)
     assert probe.flagged(UNSEEN_CONTENT) == set()
-
-
-def test_a_sentence_is_embedded_once(real_embedder):
-    counted = load_probe(real_embedder, ENCODER_NAME)
-    calls: list[int] = []
-    embed = counted.embedder.get_text_embedding_batch
-
-    class Counting:
-        def get_text_embedding_batch(self, texts):
-            calls.append(len(texts))
-            return embed(texts)
-
-    counted.embedder = Counting()
-    counted.scores(["One sentence.", "Another one.", "One sentence."])
-    counted.scores(["Another one."])
-    assert calls == [2]
-
-
-def test_the_score_cache_is_bounded_and_keeps_the_recently_used(monkeypatch):
-    import rag.probe
-
-    class Zeros:
-        def __init__(self):
-            self.embedded: list[str] = []
-
-        def get_text_embedding_batch(self, texts):
-            self.embedded += texts
-            return [[0.0] * 384 for _ in texts]
-
-    monkeypatch.setattr(rag.probe, "_CACHE_SIZE", 2)
-    embedder = Zeros()
-    probe = InstructionProbe(ProbeWeights.load(), embedder)
-    probe.scores(["a", "b"])
-    probe.scores(["a"])  # "a" is now the most recently used
-    probe.scores(["c"])  # evicts "b", not "a"
-    probe.scores(["a", "b"])
-    assert embedder.embedded == ["a", "b", "c", "b"] and len(probe._cache) == 2
