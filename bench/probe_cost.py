@@ -102,12 +102,12 @@ Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average {load_average()} a
 building the prompt of each of the {len(picked)} retrieval-eval questions' answers
 ({cards_shown:.1f} cards shown on average), real encoder (onnx), 2 cores. Cold: a new probe
 per prompt, every card sentence embedded; warm: the server's probe, whose cache of sentence
-vectors (shared with grounding) holds the cards of related questions seen before. The language flagger caches
-nothing. The fifth row runs after the warm probe's row, so its probe part is cached.
-Grounding compares each answer sentence with every sentence of the shown cards (since
-session 14); the answer grounded here restates each shown card's short answer. Cold: no
-card sentence embedded before; after the probe: the server's case, where the probe has just
-read the same card sentences into the shared cache and only the answer is embedded.
+vectors (shared with grounding) holds the cards of related questions seen before. The
+language flagger caches nothing. The fifth row runs after the warm probe's row, so its probe
+part is cached. Grounding compares each answer sentence with every sentence of the shown
+cards (since session 14); the answer grounded here restates each shown card's short answer.
+Cold: no card sentence embedded before; after the probe: the server's case, where the probe
+has just read the same card sentences into the shared cache and only the answer is embedded.
 
 | prompt built / answer grounded | p50 ms | p95 ms | max ms |
 | --- | --- | --- | --- |

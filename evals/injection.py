@@ -26,6 +26,9 @@ from rag.prompts import SYSTEM_PROMPT
 # to both as well, aimed at text a faithful summary repeats (names, tables, code, quotes).
 # "fifth": blind to all three defences (patterns, probe, language flagger), instructions
 # in varied forms and languages, written before the language flagger was measured.
+# "sixth": blind to all three as well, written as an informed attacker would (told that
+# instruction-like sentences are filtered by patterns and by meaning); measured in session 14
+# before the language flagger became the default.
 _DATA = Path(__file__).parent / "data"
 INJECTION_SETS = {
     "dev": _DATA / "injection",
@@ -33,6 +36,7 @@ INJECTION_SETS = {
     "third": _DATA / "injection-third",
     "fourth": _DATA / "injection-fourth",
     "fifth": _DATA / "injection-fifth",
+    "sixth": _DATA / "injection-sixth",
 }
 CANARY = "pwned"
 

@@ -9,16 +9,19 @@ a card's short answer was copied, untranslated, with its canary, into the answer
 so a whole sentence in another one is not what a learner's answer should be built from. The
 stored card is unchanged; only the prompt loses the sentence.
 
-Off by default (`llm.language_guard`): on a later poisoned set written blind, with seven of
-twelve payloads in other languages, the canary came back in none of 24 answers with it or
-without it, so it did not show a gain where it was not designed (docs/EVALS.md).
+On by default since session 14 (`llm.language_guard`). On the fifth poisoned set, written
+blind with seven of twelve payloads in other languages, the canary came back in none of 24
+answers with it or without it. On the sixth, written blind by an informed attacker, it
+kept a Spanish editorial note's canary out of both of its answers (6 -> 4 of 24), and no
+earlier set got worse (docs/EVALS.md). A deck that mixes languages within one prompt loses
+the minority language's sentences from the prompt: turn it off there.
 
 Language identification is py3langid (langid.py's naive Bayes model, shipped in the wheel,
 deterministic, no download), asked only about sentences long enough to be judged.
 """
 
 from collections.abc import Sequence
-from functools import cached_property
+from functools import cache
 
 from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
@@ -28,18 +31,20 @@ MIN_CJK_CHARACTERS = 15  # scripts written without spaces between words (Chinese
 MIN_PROBABILITY = 0.9
 
 
+@cache
+def _identifier() -> LanguageIdentifier:
+    # Loaded on first use, not at start (~0.3 s, and only answers need it), and once per
+    # process: every set of components built in one process (tests, evals) shares it.
+    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+
+
 class LanguageFlagger:
     """Flags the sentences whose language, with probability >= 0.9, is not the main
     language of all the sentences asked about together (the cards of one prompt)."""
 
-    @cached_property
-    def _identifier(self) -> LanguageIdentifier:
-        # Loaded on first use, not at start: ~0.3 s, and only answers need it.
-        return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-
     def language(self, text: str) -> tuple[str, float]:
         # classify() keeps no state between calls (py3langid 0.4.0), so threads can share it.
-        language, probability = self._identifier.classify(text)
+        language, probability = _identifier().classify(text)
         return str(language), probability
 
     def flagged(self, sentences: Sequence[str]) -> set[str]:

@@ -119,11 +119,12 @@ class LLMSettings(BaseModel):
         "on (the bundled all-MiniLM-L6-v2).",
     )
     language_guard: bool = Field(
-        False,
+        True,
         description="Also keep out of prompts the card sentences written in another language "
         "than the cards around them (rag/language.py, py3langid): the encoder and the "
-        "probe only read English. Measured: no shipped sentence flagged; on a poisoned set "
-        "written blind, 0 of 24 canaries with it and without, so off (docs/EVALS.md).",
+        "probe only read English. Measured: no shipped sentence flagged; on the sixth "
+        "poisoned set, written blind, canaries 6 -> 4 of 24, earlier sets no worse "
+        "(docs/EVALS.md). Turn off for decks that mix languages within one prompt.",
     )
 
 

@@ -61,7 +61,8 @@ def test_the_probe_is_used_only_with_the_encoder_it_was_trained_on(settings):
     assert load_probe(SentenceVectors(HashingEmbedding()), "hashing (fake)") is None
     assert load_probe(SentenceVectors(HashingEmbedding()), ENCODER_NAME) is not None
     hashing = build_components(settings, llm=FakeLLM(), embedder=HashingEmbedding())
-    assert hashing.answerer.flagger is None
+    # Only the language flagger, which reads no embedding, is left.
+    assert isinstance(hashing.answerer.flagger, LanguageFlagger)
 
 
 def _with(settings, **llm):
@@ -72,20 +73,21 @@ def test_the_flaggers_follow_the_settings(real_settings, real_embedder):
     def flagger(**llm):
         return build_flagger(_with(real_settings, **llm), SentenceVectors(real_embedder))
 
-    assert isinstance(flagger(), InstructionProbe)  # the defaults: the probe alone
-    both = flagger(language_guard=True)
+    both = flagger()  # the defaults: the probe and the language flagger
     assert isinstance(both, AnyOf) and {type(f) for f in both.flaggers} == {
         InstructionProbe, LanguageFlagger}
-    assert isinstance(flagger(instruction_probe=False, language_guard=True), LanguageFlagger)
-    assert flagger(instruction_probe=False) is None
+    assert isinstance(flagger(language_guard=False), InstructionProbe)
+    assert isinstance(flagger(instruction_probe=False), LanguageFlagger)
+    assert flagger(instruction_probe=False, language_guard=False) is None
     grader = build_components(real_settings, llm=FakeLLM(), embedder=real_embedder).grader
-    assert isinstance(grader.flagger, InstructionProbe)
+    assert isinstance(grader.flagger, AnyOf)
 
 
 def test_the_probe_and_grounding_share_the_card_sentence_vectors(real_settings, real_embedder):
     """Both read the shown cards' sentences; one cache embeds them once per answer."""
     answerer = build_components(real_settings, llm=FakeLLM(), embedder=real_embedder).answerer
-    assert answerer.flagger.vectors is answerer.grounder.card_sentence_vectors
+    probe = next(f for f in answerer.flagger.flaggers if isinstance(f, InstructionProbe))
+    assert probe.vectors is answerer.grounder.card_sentence_vectors
 
 
 def test_the_shipped_weights_name_their_encoder_and_threshold():
