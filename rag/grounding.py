@@ -86,10 +86,17 @@ class Grounder:
     def _support(self, vectors: list[list[float]], cards: Sequence[Card]) -> np.ndarray:
         """support[i, j]: the best cosine of answer sentence i with any sentence of card j."""
         support = np.full((len(vectors), len(cards)), -1.0, dtype=np.float32)
-        for j, card in enumerate(cards):
-            own = card_sentences([card])
+        per_card = [card_sentences([card]) for card in cards]
+        every = [sentence for own in per_card for sentence in own]
+        if not every:
+            return support
+        # One batch for all the cards: what the probe has not embedded is embedded at once.
+        similarity = cosines(vectors, self.card_sentence_vectors(every))
+        start = 0
+        for j, own in enumerate(per_card):
             if own:
-                support[:, j] = cosines(vectors, self.card_sentence_vectors(own)).max(axis=1)
+                support[:, j] = similarity[:, start : start + len(own)].max(axis=1)
+            start += len(own)
         return support
 
     def _choose(self, claimed: list[int], row: np.ndarray) -> int | None:
