@@ -71,7 +71,7 @@ def main() -> None:
         for question, cards in picked[:5]:  # load the models and kernels before timing
             build_messages(question, cards, AnyOf(cold_probe(warm), language))
         retrieval = settings.retrieval
-        grounder = Grounder(warm.vectors.embedder, warm.vectors, retrieval.min_support,
+        grounder = Grounder(warm.vectors, retrieval.min_support,
                             retrieval.min_word_share)  # fmt: skip
         rows: dict[str, list[float]] = {
             "no flagger": [], "probe, cold": [], "probe, warm": [], "language flagger": [],
@@ -85,7 +85,7 @@ def main() -> None:
             rows["probe, warm"].append(timed_ms(question, cards, warm))
             rows["language flagger"].append(timed_ms(question, cards, language))
             rows["probe (warm) + language flagger"].append(timed_ms(question, cards, shipped))
-            cold_grounder = Grounder(grounder.embedder, SentenceVectors(grounder.embedder),
+            cold_grounder = Grounder(SentenceVectors(grounder.embedder),
                                      retrieval.min_support, retrieval.min_word_share)  # fmt: skip
             rows["grounding, cold"].append(timed_grounding_ms(cold_grounder, cards))
             rows["grounding, after the probe (shared cache)"].append(

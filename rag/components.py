@@ -151,7 +151,6 @@ def build_components(
             retriever,
             generator,
             Grounder(
-                embedder,
                 card_sentence_vectors,
                 settings.retrieval.min_support,
                 settings.retrieval.min_word_share,

@@ -27,7 +27,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from bm25s.stopwords import STOPWORDS_EN_PLUS
-from llama_index.core.base.embeddings.base import BaseEmbedding
 
 from rag.cards import Card
 from rag.citations import markers_in, strip_markers
@@ -51,10 +50,11 @@ class GroundedText:
 
 
 class Grounder:
-    def __init__(self, embedder: BaseEmbedding, card_sentence_vectors: SentenceVectors,
-                 min_support: float, min_word_share: float, tie_margin: float = 0.05):  # fmt: skip
-        self.embedder = embedder  # the answer's own sentences: new text, not worth caching
+    def __init__(self, card_sentence_vectors: SentenceVectors, min_support: float,
+                 min_word_share: float, tie_margin: float = 0.05):  # fmt: skip
         self.card_sentence_vectors = card_sentence_vectors
+        # The answer's own sentences are new text, not worth caching: the encoder directly.
+        self.embedder = card_sentence_vectors.embedder
         self.min_support = min_support
         self.min_word_share = min_word_share
         self.tie_margin = tie_margin

@@ -55,7 +55,7 @@ def test_replay_with_stricter_grounding_refuses_what_it_no_longer_supports(
     components, fake_llm
 ):
     row = recorded(components, fake_llm)
-    strict = Grounder(components.embedder, SentenceVectors(components.embedder),
+    strict = Grounder(SentenceVectors(components.embedder),
                       min_support=0.99, min_word_share=1.0)  # fmt: skip
     a = components.answerer
     answerer = Answerer(a.retriever, a.llm, strict, a.retrieval, a.llm_settings)

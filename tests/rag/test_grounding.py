@@ -15,7 +15,7 @@ OMEGA = card("omega", "omega sigma lambda kappa")
 
 def grounder(min_support: float = 0.3, min_word_share: float = 0.3) -> Grounder:
     embedder = HashingEmbedding()
-    return Grounder(embedder, SentenceVectors(embedder), min_support, min_word_share)
+    return Grounder(SentenceVectors(embedder), min_support, min_word_share)
 
 
 def test_markers_after_the_full_stop_stay_with_their_sentence():
@@ -64,7 +64,7 @@ def test_meaning_alone_is_not_support_without_the_cards_words():
             return [1.0] + [0.0] * (self.dimensions - 1)
 
     embedder = SameVector()
-    strict = Grounder(embedder, SentenceVectors(embedder), 0.3, 0.3)
+    strict = Grounder(SentenceVectors(embedder), 0.3, 0.3)
     result = strict.ground("Bert lives on Sesame Street with Ernie [1].", [ALPHA])
     assert result.cited == () and not result.grounded
 
@@ -85,7 +85,7 @@ def test_a_short_sentence_is_supported_by_the_card_sentence_it_restates():
     embed = embedder.get_text_embedding_batch
     whole_card = cosines(embed([sentence]), embed([long_card.embedding_text()]))
     assert whole_card[0, 0] < 0.45  # the whole card alone would not support it
-    result = Grounder(embedder, SentenceVectors(embedder), 0.45, 0.4).ground(
+    result = Grounder(SentenceVectors(embedder), 0.45, 0.4).ground(
         f"{sentence} [1]", [long_card]
     )
     assert result.text == "It is disabled during inference [1]." and result.grounded
