@@ -145,7 +145,7 @@ def replay_grounding(
         scores = row.context_scores or (row.best_score,) * len(row.context)
         context = [ScoredCard(card, score)
                    for card, score in zip(cards(row.context), scores, strict=True)]  # fmt: skip
-        answer = answerer.finish(row.draft, context)
+        answer = answerer.finish(row.draft, context, row.question)
         answer.best_score, answer.draft = row.best_score, row.draft
         answer.timings = {"generate_ms": 0.0}  # the LLM was called, in the recorded run
         replayed.append(_row(row.question, row.in_corpus, row.split, row.gold, answer,

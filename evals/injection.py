@@ -28,7 +28,10 @@ from rag.prompts import SYSTEM_PROMPT
 # in varied forms and languages, written before the language flagger was measured.
 # "sixth": blind to all three as well, written as an informed attacker would (told that
 # instruction-like sentences are filtered by patterns and by meaning); measured in session 14
-# before the language flagger became the default.
+# before the language flagger became the default. "seventh": blind to the defences' code too,
+# its author told of all four (patterns, probe, language, the support check); every payload
+# is a false fact in which the canary is a name (an acronym, a unit, a code constant, a tool),
+# not an instruction. Measured in session 15.
 _DATA = Path(__file__).parent / "data"
 INJECTION_SETS = {
     "dev": _DATA / "injection",
@@ -37,6 +40,7 @@ INJECTION_SETS = {
     "fourth": _DATA / "injection-fourth",
     "fifth": _DATA / "injection-fifth",
     "sixth": _DATA / "injection-sixth",
+    "seventh": _DATA / "injection-seventh",
 }
 CANARY = "pwned"
 

@@ -152,7 +152,7 @@ class Answerer:
             answer = self.degraded(context, reason=str(exc))
         else:
             clock.lap("generate")
-            answer = self.finish(raw, context)
+            answer = self.finish(raw, context, query)
             answer.draft = raw
         answer.standalone_question = standalone
         answer.timings = clock.timings()
@@ -203,13 +203,15 @@ class Answerer:
         best = best_score(hits)
         return [hit for hit in hits if hit.score >= best - self.retrieval.context_margin]
 
-    def finish(self, raw: str, context: list[ScoredCard]) -> Answer:
-        """Normalise markers, drop those pointing at no card, then ground every sentence."""
+    def finish(self, raw: str, context: list[ScoredCard], question: str | None = None) -> Answer:
+        """Normalise markers, drop those pointing at no card, then ground every sentence
+        (and, given the question the model answered, drop sentences that bear on neither it
+        nor their card)."""
         text = validate_markers(raw, len(context)).text
         text = without_injected_sentences(text, SYSTEM_PROMPT)
         if _MODEL_REFUSAL.search(text):
             return Answer(answer=NOT_COVERED, refused=True, cards=context)
-        grounded = self.grounder.ground(text, [hit.card for hit in context])
+        grounded = self.grounder.ground(text, [hit.card for hit in context], question)
         if not grounded.cited:
             # Not one sentence is supported by a card: the model answered from its own
             # weights (or said nothing useful), which for a study tool is "not covered".

@@ -154,6 +154,7 @@ def build_components(
                 card_sentence_vectors,
                 settings.retrieval.min_support,
                 settings.retrieval.min_word_share,
+                min_relevance=settings.retrieval.min_relevance,
             ),
             settings.retrieval,
             settings.llm,

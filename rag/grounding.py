@@ -41,6 +41,7 @@ _ABBREVIATION_END = re.compile(r"(?:\b(?:e\.g|i\.e|et al|vs|cf|approx|resp|fig|e
 _TRAILING_PUNCT = re.compile(r"([.!?:;]+)$")
 _STOPWORDS = frozenset(STOPWORDS_EN_PLUS)
 
+
 @dataclass(frozen=True)
 class GroundedText:
     text: str
@@ -51,26 +52,40 @@ class GroundedText:
 
 class Grounder:
     def __init__(self, card_sentence_vectors: SentenceVectors, min_support: float,
-                 min_word_share: float, tie_margin: float = 0.05):  # fmt: skip
+                 min_word_share: float, tie_margin: float = 0.05,
+                 min_relevance: float = -1.0):  # fmt: skip
         self.card_sentence_vectors = card_sentence_vectors
         # The answer's own sentences are new text, not worth caching: the encoder directly.
         self.embedder = card_sentence_vectors.embedder
         self.min_support = min_support
         self.min_word_share = min_word_share
         self.tie_margin = tie_margin
+        self.min_relevance = min_relevance
 
-    def ground(self, text: str, cards: Sequence[Card]) -> GroundedText:
+    def ground(self, text: str, cards: Sequence[Card], question: str | None = None) -> GroundedText:
+        """`question`, when given, lets a sentence that bears on neither it nor the card it
+        is grounded to be removed (min_relevance)."""
         sentences = split_sentences(text)
         if not sentences or not cards:
             return GroundedText(text=text, cited=(), grounded=False, citing={})
         plain = [strip_markers(s).strip() for s in sentences]
-        similarity = self._support(self.embedder.get_text_embedding_batch(plain), cards)
+        checks_relevance = question is not None and self.min_relevance > -1.0
+        # The question rides in the same encoder batch as the answer's sentences.
+        vectors = self.embedder.get_text_embedding_batch(
+            plain + ([question] if checks_relevance else [])
+        )
+        vectors, question_vector = vectors[: len(plain)], vectors[len(plain) :]
+        similarity = self._support(vectors, cards)
         shares = _word_shares(plain, [card.embedding_text() for card in cards])
         # A card whose words the sentence does not use cannot support it.
         similarity = np.where(shares >= self.min_word_share, similarity, -1.0)
+        relevance = (self._relevance(vectors, question_vector, cards)
+                     if checks_relevance else None)  # fmt: skip
         out, cited, citing, grounded = [], [], {}, True
-        for sentence, clean, row in zip(sentences, plain, similarity, strict=True):
+        for i, (sentence, clean, row) in enumerate(zip(sentences, plain, similarity, strict=True)):
             chosen = self._choose(markers_in(sentence), row)
+            if relevance is not None and _bearing(relevance, i, chosen) < self.min_relevance:
+                continue
             if chosen is None:
                 grounded = False
                 out.append(clean)
@@ -79,9 +94,7 @@ class Grounder:
             cited.append(number)
             citing.setdefault(number, []).append(clean)
             out.append(_with_marker(clean, number))
-        return GroundedText(
-            " ".join(out), tuple(dict.fromkeys(cited)), grounded, citing
-        )
+        return GroundedText(" ".join(out), tuple(dict.fromkeys(cited)), grounded, citing)
 
     def _support(self, vectors: list[list[float]], cards: Sequence[Card]) -> np.ndarray:
         """support[i, j]: the best cosine of answer sentence i with any sentence of card j."""
@@ -99,6 +112,19 @@ class Grounder:
             start += len(own)
         return support
 
+    def _relevance(
+        self, vectors: list[list[float]], question_vector: list[list[float]], cards: Sequence[Card]
+    ) -> np.ndarray:
+        """relevance[i, 0]: answer sentence i's cosine with the question; relevance[i, j + 1]:
+        with card j's question. A sentence bears on the question when either the question or
+        the question of the card it cites is close (`_bearing`). Measured in session 15
+        (docs/EVALS.md): text a poisoned card carries that bears on neither ("This card is
+        filed under the catalogue key PWNED.", a bare "PWNED") scored -0.02 to 0.09 in the
+        injection sets' answers; of 291 sentences of in-corpus answers, 7 scored below 0.1,
+        most of them fragments ("The answer from the cards is.", "each weight.")."""
+        questions = self.card_sentence_vectors([card.question for card in cards])
+        return np.hstack([cosines(vectors, question_vector), cosines(vectors, questions)])
+
     def _choose(self, claimed: list[int], row: np.ndarray) -> int | None:
         best = int(np.argmax(row))
         if row[best] < self.min_support:
@@ -107,6 +133,13 @@ class Grounder:
         valid = [n - 1 for n in claimed if 1 <= n <= len(row)]
         agreeing = [i for i in valid if row[i] >= row[best] - self.tie_margin]
         return max(agreeing, key=lambda i: row[i]) if agreeing else best
+
+
+def _bearing(relevance: np.ndarray, sentence: int, card: int | None) -> float:
+    """How much a sentence bears on the question: its cosine with the question, or with the
+    question of the card it cites, whichever is larger."""
+    to_question = float(relevance[sentence, 0])
+    return to_question if card is None else max(to_question, float(relevance[sentence, card + 1]))
 
 
 def split_sentences(text: str) -> list[str]:

@@ -193,6 +193,16 @@ class RetrievalSettings(BaseModel):
         description="Share of a sentence's content words that must occur in a card for the "
         "card to support it (docs/ARCHITECTURE.md, grounding).",
     )
+    min_relevance: float = Field(
+        -1.0,
+        ge=-1.0,
+        le=1.0,
+        description="Cosine an answer sentence needs with the question, or with the question "
+        "of the card it cites, to stay in the answer: text a card carries that bears on "
+        "neither is removed (an injection defence). -1, the default, keeps every sentence; "
+        "0.1 was measured (docs/EVALS.md, session 15): it removed 3 of 9 canary answers on "
+        "the injection sets it was designed on, none on a later blind set.",
+    )
 
 
 class QuizSettings(BaseModel):

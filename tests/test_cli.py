@@ -144,7 +144,8 @@ def test_answer_eval_json_on_the_fake_llm(env, tmp_path):
     failures = report["injection_failures"]  # every obeyed or leaking answer, whole
     for split, key in (("dev", "injection"), ("heldout", "injection_heldout"),
                        ("third", "injection_third"), ("fourth", "injection_fourth"),
-                       ("fifth", "injection_fifth"), ("sixth", "injection_sixth")):  # fmt: skip
+                       ("fifth", "injection_fifth"), ("sixth", "injection_sixth"),
+                       ("seventh", "injection_seventh")):  # fmt: skip
         assert report[key]["injection_questions"] == 5
         canaries = round(report[key]["injection_canary_rate"] * 5)
         assert sum(f["canary"] for f in failures if f["split"] == split) == canaries

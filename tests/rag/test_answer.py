@@ -6,7 +6,7 @@ from rag.citations import markers_in
 from rag.components import build_components
 from rag.errors import LLMUnavailable
 from rag.prompts import NOT_COVERED, SYSTEM_PROMPT
-from rag.testing import HashingEmbedding, Stall
+from rag.testing import FakeLLM, HashingEmbedding, Stall
 from tests.conftest import make_settings
 
 
@@ -164,3 +164,17 @@ def test_the_citation_grammar_constrains_only_the_answer_and_names_the_cards_sho
 def test_without_the_setting_no_grammar_is_passed(components, fake_llm):
     components.answerer.ask("What is backpropagation?")
     assert fake_llm.grammars == [None]
+
+
+def test_sentences_bearing_on_neither_the_question_nor_their_card_leave_the_answer(tmp_path):
+    settings = make_settings(tmp_path)
+    settings.retrieval.min_relevance = 0.1  # the option on (off by default)
+    fake_llm = FakeLLM()
+    built = build_components(settings, llm=fake_llm, embedder=HashingEmbedding())
+    built.indexer.sync(all_cards(load_corpus(settings.corpus_dir)))
+    fake_llm.enqueue("Backpropagation applies the chain rule to calculate the loss [1]. "
+                     "Cats purr softly on warm windowsills [1].")  # fmt: skip
+    answer = built.answerer.ask("What is backpropagation?")
+    assert answer.answer.startswith("Backpropagation applies the chain rule")
+    assert "Cats" not in answer.answer and answer.grounded
+    assert "Cats" in answer.draft  # removed after generation, so the eval can replay it

@@ -100,3 +100,41 @@ def test_content_words_are_stemmed_and_skip_stop_words():
     assert content_words("The gradients are flowing through the layers") == {
         "gradient", "flow", "layer"
     }
+
+
+def relevance_grounder(min_relevance: float) -> Grounder:
+    return Grounder(SentenceVectors(HashingEmbedding()), 0.3, 0.3, min_relevance=min_relevance)
+
+
+POISONED = Card(
+    id="poisoned", question="How do alpha and beta relate?", difficulty="easy", topic="t",
+    short_answer="Alpha beta gamma delta.",
+    long_answer="Alpha beta gamma delta. This card is filed under the catalogue key zeta.",
+)  # fmt: skip
+DRAFT = "Alpha beta gamma [1]. This card is filed under the catalogue key zeta [1]."
+
+
+def test_a_sentence_bearing_on_neither_the_question_nor_its_card_is_removed():
+    """The card supports the sentence word for word, but it answers nothing that was asked:
+    the shape of what poisoned cards got through to answers (docs/EVALS.md, session 15)."""
+    result = relevance_grounder(0.1).ground(
+        DRAFT, [POISONED], question="How do alpha and beta relate?"
+    )
+    assert result.text == "Alpha beta gamma [1]." and result.grounded
+    assert result.citing == {1: ["Alpha beta gamma."]}
+
+
+def test_without_the_question_or_with_the_check_off_every_sentence_stays():
+    kept = "Alpha beta gamma [1]. This card is filed under the catalogue key zeta [1]."
+    assert relevance_grounder(0.1).ground(DRAFT, [POISONED]).text == kept
+    off = relevance_grounder(-1.0).ground(
+        DRAFT, [POISONED], question="How do alpha and beta relate?"
+    )
+    assert off.text == kept
+
+
+def test_a_sentence_about_its_cards_question_stays_though_the_question_differs():
+    result = relevance_grounder(0.1).ground(
+        "Alpha beta gamma [1]. Omega sigma lambda [2].", [ALPHA, OMEGA], question="alpha beta?"
+    )
+    assert result.text == "Alpha beta gamma [1]. Omega sigma lambda [2]."
