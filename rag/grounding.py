@@ -19,6 +19,11 @@ model was shown, on two signals:
 A card supports a sentence when both reach their floors. A marker the support agrees with
 is kept; a wrong or missing one is replaced by the best-supporting card; a sentence no card
 supports keeps no marker and makes the answer ungrounded.
+
+Optionally (`min_relevance`, off by default), a sentence that bears on neither the question
+nor the question of the card it cites is removed: what a poisoned card can add that answers
+nothing asked. Measured in session 15 (docs/EVALS.md): it fixed 3 of 9 in-sample canary
+answers and none on a later blind set.
 """
 
 import re
