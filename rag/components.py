@@ -56,6 +56,7 @@ def build_llm(settings: Settings) -> Generator:
                 threads=llm.threads,
                 batch_size=llm.batch_size,
                 timeout=llm.timeout,
+                repeatable=llm.repeatable,
             )
         case "openai":
             if not llm.base_url:

@@ -71,10 +71,15 @@ class LlamaCppGenerator:
         batch_size: int = 128,
         timeout: float = 600.0,
         seed: int = 7,
+        repeatable: bool = False,
     ):
         self.model_path = model_path
         self.description = f"llama.cpp:{model_path.name}"
         self.timeout = timeout
+        self.seed = seed
+        # Every call from a cleared context with the same seed: the same prompt gives the
+        # same text whatever the process answered before (llm.repeatable).
+        self.repeatable = repeatable
         self._options = {"n_ctx": context_window, "n_threads": threads, "n_batch": batch_size,
                          "seed": seed}  # fmt: skip
         self._model: Any = None
@@ -142,8 +147,14 @@ class LlamaCppGenerator:
                 deadline = min(deadline, until)
             if time.monotonic() >= deadline:
                 raise LLMUnavailable("the caller's deadline passed while the model was busy")
+            if self.repeatable:
+                # llama-cpp-python reuses the cached keys and values of the previous prompt's
+                # shared prefix and seeds a call given no seed from the previous call's seed;
+                # both make an answer depend on what came before (docs/ARCHITECTURE.md).
+                self._model.reset()
             chunks = self._model.create_chat_completion(
                 messages=list(messages),
+                seed=self.seed if self.repeatable else None,
                 max_tokens=max_tokens,
                 temperature=temperature,
                 top_p=0.9,

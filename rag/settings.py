@@ -74,6 +74,13 @@ class LLMSettings(BaseModel):
         0.1, ge=0.0, le=0.3, description="Sampling temperature; answers stay near-greedy."
     )
     max_tokens: int = Field(256, ge=16, le=2048, description="Most tokens in one answer.")
+    repeatable: bool = Field(
+        False,
+        description="bundled: evaluate every prompt from a cleared context with a fixed "
+        "seed, so the same question gets the same answer whatever was asked before (for "
+        "evals and reproducible runs), at the cost of re-reading the shared prompt prefix "
+        "each time (docs/BENCHMARKS.md).",
+    )
     timeout: float = Field(
         30.0,
         gt=0,

@@ -20,9 +20,14 @@ class StandInModel:
 
     def __init__(self) -> None:
         self.prompts = 0
+        self.calls: list[tuple[str, int | None]] = []  # ("reset", None) or ("generate", seed)
+
+    def reset(self) -> None:
+        self.calls.append(("reset", None))
 
     def create_chat_completion(self, **options):
         self.prompts += 1
+        self.calls.append(("generate", options.get("seed")))
         return iter([{"choices": [{"delta": {"content": word}}]} for word in ("Chain ", "rule.")])
 
 
@@ -93,3 +98,28 @@ def test_the_batch_size_setting_reaches_llama_cpp(tmp_path):
     settings = make_settings(tmp_path, llm=llm_settings)
     llm = build_llm(settings)
     assert isinstance(llm, LlamaCppGenerator) and llm._options["n_batch"] == 64
+
+
+@pytest.mark.parametrize("repeatable", [True, False])
+def test_a_repeatable_model_reads_every_prompt_from_a_cleared_context_with_one_seed(
+    tmp_path, repeatable
+):
+    """What makes an answer independent of the questions before it (measured with the real
+    model in docs/BENCHMARKS.md; tests/slow checks the texts)."""
+    llm = LlamaCppGenerator(tmp_path / "model.gguf", context_window=512, threads=1,
+                            repeatable=repeatable, seed=11)  # fmt: skip
+    llm._model = StandInModel()
+    for _ in range(2):
+        list(llm.stream(MESSAGES, max_tokens=8, temperature=0.1))
+    expected = [("reset", None), ("generate", 11)] * 2 if repeatable else [("generate", None)] * 2
+    assert llm._model.calls == expected
+
+
+def test_the_repeatable_setting_reaches_llama_cpp(tmp_path):
+    from rag.components import build_llm
+    from tests.conftest import make_settings
+
+    llm_settings = {"backend": "bundled", "preload": False, "model_path": tmp_path / "m.gguf",
+                    "repeatable": True}  # fmt: skip
+    llm = build_llm(make_settings(tmp_path, llm=llm_settings))
+    assert isinstance(llm, LlamaCppGenerator) and llm.repeatable

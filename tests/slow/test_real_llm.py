@@ -55,6 +55,23 @@ def test_under_the_citation_grammar_every_sentence_of_the_draft_ends_in_a_marker
         assert all(1 <= n <= len(answer.cards) for n in markers_in(sentence)), answer.draft
 
 
+def test_a_repeatable_model_answers_a_question_alike_whatever_came_before(
+    real_components, real_llm
+):
+    """Without llm.repeatable the same question asked again after another one was answered
+    differently (measured, docs/BENCHMARKS.md); with it, the draft is the same text."""
+    answerer = real_components.answerer
+    answerer.llm = real_llm
+    real_llm.repeatable = True
+    try:
+        question = "Why do transformers use LayerNorm rather than BatchNorm?"
+        first = answerer.ask(question).draft
+        answerer.ask("What does dropout do at inference time?")
+        assert first and answerer.ask(question).draft == first
+    finally:
+        real_llm.repeatable = False
+
+
 def test_real_llm_is_never_asked_out_of_corpus_questions(real_components, real_llm):
     real_components.answerer.llm = real_llm
     answer = real_components.answerer.ask("What is the capital of France?")
