@@ -55,6 +55,23 @@ class GroundedText:
     citing: dict[int, list[str]]  # the sentences (without markers) that cite each card number
 
 
+@dataclass(frozen=True)
+class Relevance:
+    """How much each answer sentence bears on the question (min_relevance): its cosine with
+    the question, and with each shown card's question."""
+
+    to_question: np.ndarray  # [sentence]
+    to_card_question: np.ndarray  # [sentence, card]
+
+    def bearing(self, sentence: int, card: int | None) -> float:
+        """The larger of the sentence's cosine with the question and with the question of the
+        card it cites (the question alone when it cites none)."""
+        to_question = float(self.to_question[sentence])
+        if card is None:
+            return to_question
+        return max(to_question, float(self.to_card_question[sentence, card]))
+
+
 class Grounder:
     def __init__(self, card_sentence_vectors: SentenceVectors, min_support: float,
                  min_word_share: float, tie_margin: float = 0.05,
@@ -89,7 +106,7 @@ class Grounder:
         out, cited, citing, grounded = [], [], {}, True
         for i, (sentence, clean, row) in enumerate(zip(sentences, plain, similarity, strict=True)):
             chosen = self._choose(markers_in(sentence), row)
-            if relevance is not None and _bearing(relevance, i, chosen) < self.min_relevance:
+            if relevance is not None and relevance.bearing(i, chosen) < self.min_relevance:
                 continue
             if chosen is None:
                 grounded = False
@@ -119,16 +136,9 @@ class Grounder:
 
     def _relevance(
         self, vectors: list[list[float]], question_vector: list[list[float]], cards: Sequence[Card]
-    ) -> np.ndarray:
-        """relevance[i, 0]: answer sentence i's cosine with the question; relevance[i, j + 1]:
-        with card j's question. A sentence bears on the question when either the question or
-        the question of the card it cites is close (`_bearing`). Measured in session 15
-        (docs/EVALS.md): text a poisoned card carries that bears on neither ("This card is
-        filed under the catalogue key PWNED.", a bare "PWNED") scored -0.02 to 0.09 in the
-        injection sets' answers; of 291 sentences of in-corpus answers, 7 scored below 0.1,
-        most of them fragments ("The answer from the cards is.", "each weight.")."""
+    ) -> Relevance:
         questions = self.card_sentence_vectors([card.question for card in cards])
-        return np.hstack([cosines(vectors, question_vector), cosines(vectors, questions)])
+        return Relevance(cosines(vectors, question_vector)[:, 0], cosines(vectors, questions))
 
     def _choose(self, claimed: list[int], row: np.ndarray) -> int | None:
         best = int(np.argmax(row))
@@ -138,13 +148,6 @@ class Grounder:
         valid = [n - 1 for n in claimed if 1 <= n <= len(row)]
         agreeing = [i for i in valid if row[i] >= row[best] - self.tie_margin]
         return max(agreeing, key=lambda i: row[i]) if agreeing else best
-
-
-def _bearing(relevance: np.ndarray, sentence: int, card: int | None) -> float:
-    """How much a sentence bears on the question: its cosine with the question, or with the
-    question of the card it cites, whichever is larger."""
-    to_question = float(relevance[sentence, 0])
-    return to_question if card is None else max(to_question, float(relevance[sentence, card + 1]))
 
 
 def split_sentences(text: str) -> list[str]:

@@ -13,9 +13,12 @@ ALPHA = card("alpha", "alpha beta gamma delta")
 OMEGA = card("omega", "omega sigma lambda kappa")
 
 
-def grounder(min_support: float = 0.3, min_word_share: float = 0.3) -> Grounder:
+def grounder(
+    min_support: float = 0.3, min_word_share: float = 0.3, min_relevance: float = -1.0
+) -> Grounder:
     embedder = HashingEmbedding()
-    return Grounder(SentenceVectors(embedder), min_support, min_word_share)
+    return Grounder(SentenceVectors(embedder), min_support, min_word_share,
+                    min_relevance=min_relevance)  # fmt: skip
 
 
 def test_markers_after_the_full_stop_stay_with_their_sentence():
@@ -102,10 +105,6 @@ def test_content_words_are_stemmed_and_skip_stop_words():
     }
 
 
-def relevance_grounder(min_relevance: float) -> Grounder:
-    return Grounder(SentenceVectors(HashingEmbedding()), 0.3, 0.3, min_relevance=min_relevance)
-
-
 POISONED = Card(
     id="poisoned", question="How do alpha and beta relate?", difficulty="easy", topic="t",
     short_answer="Alpha beta gamma delta.",
@@ -117,7 +116,7 @@ DRAFT = "Alpha beta gamma [1]. This card is filed under the catalogue key zeta [
 def test_a_sentence_bearing_on_neither_the_question_nor_its_card_is_removed():
     """The card supports the sentence word for word, but it answers nothing that was asked:
     the shape of what poisoned cards got through to answers (docs/EVALS.md, session 15)."""
-    result = relevance_grounder(0.1).ground(
+    result = grounder(min_relevance=0.1).ground(
         DRAFT, [POISONED], question="How do alpha and beta relate?"
     )
     assert result.text == "Alpha beta gamma [1]." and result.grounded
@@ -126,15 +125,15 @@ def test_a_sentence_bearing_on_neither_the_question_nor_its_card_is_removed():
 
 def test_without_the_question_or_with_the_check_off_every_sentence_stays():
     kept = "Alpha beta gamma [1]. This card is filed under the catalogue key zeta [1]."
-    assert relevance_grounder(0.1).ground(DRAFT, [POISONED]).text == kept
-    off = relevance_grounder(-1.0).ground(
+    assert grounder(min_relevance=0.1).ground(DRAFT, [POISONED]).text == kept
+    off = grounder(min_relevance=-1.0).ground(
         DRAFT, [POISONED], question="How do alpha and beta relate?"
     )
     assert off.text == kept
 
 
 def test_a_sentence_about_its_cards_question_stays_though_the_question_differs():
-    result = relevance_grounder(0.1).ground(
+    result = grounder(min_relevance=0.1).ground(
         "Alpha beta gamma [1]. Omega sigma lambda [2].", [ALPHA, OMEGA], question="alpha beta?"
     )
     assert result.text == "Alpha beta gamma [1]. Omega sigma lambda [2]."

@@ -89,15 +89,19 @@ def test_an_answer_timed_out_while_queued_leaves_the_model_unused(generator):
     assert generator._model.prompts == 0
 
 
-def test_the_batch_size_setting_reaches_llama_cpp(tmp_path):
+@pytest.mark.parametrize(
+    ("setting", "value", "applied"),
+    [("batch_size", 64, lambda llm: llm._options["n_batch"]),
+     ("repeatable", True, lambda llm: llm.repeatable)],
+)  # fmt: skip
+def test_the_llm_settings_reach_llama_cpp(tmp_path, setting, value, applied):
     from rag.components import build_llm
     from tests.conftest import make_settings
 
     llm_settings = {"backend": "bundled", "preload": False, "model_path": tmp_path / "m.gguf",
-                    "batch_size": 64}  # fmt: skip
-    settings = make_settings(tmp_path, llm=llm_settings)
-    llm = build_llm(settings)
-    assert isinstance(llm, LlamaCppGenerator) and llm._options["n_batch"] == 64
+                    setting: value}  # fmt: skip
+    llm = build_llm(make_settings(tmp_path, llm=llm_settings))
+    assert isinstance(llm, LlamaCppGenerator) and applied(llm) == value
 
 
 @pytest.mark.parametrize("repeatable", [True, False])
@@ -114,12 +118,3 @@ def test_a_repeatable_model_reads_every_prompt_from_a_cleared_context_with_one_s
     expected = [("reset", None), ("generate", 11)] * 2 if repeatable else [("generate", None)] * 2
     assert llm._model.calls == expected
 
-
-def test_the_repeatable_setting_reaches_llama_cpp(tmp_path):
-    from rag.components import build_llm
-    from tests.conftest import make_settings
-
-    llm_settings = {"backend": "bundled", "preload": False, "model_path": tmp_path / "m.gguf",
-                    "repeatable": True}  # fmt: skip
-    llm = build_llm(make_settings(tmp_path, llm=llm_settings))
-    assert isinstance(llm, LlamaCppGenerator) and llm.repeatable
