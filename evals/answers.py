@@ -96,8 +96,7 @@ def run_answer_eval(
     with the gate lowered to `gate_floor` when given."""
     if gate_floor is not None:
         retrieval = answerer.retrieval.model_copy(update={"answer_threshold": gate_floor})
-        answerer = Answerer(answerer.retriever, answerer.llm, answerer.grounder, retrieval,
-                            answerer.llm_settings, answerer.expander)  # fmt: skip
+        answerer = answerer.replaced(retrieval=retrieval)
     splits = ("dev", "heldout") if split == "all" else (split,)
     queries = [q for s in splits for q in load_queries(split=s)[:limit]]
     outside = [q for q in load_out_of_corpus() if out_of_corpus_split(q) in splits][:limit]

@@ -3,7 +3,6 @@
 from llama_index.core import Document, VectorStoreIndex
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
-from rag.answer import Answerer
 from rag.cards import Card
 from rag.components import Components
 from rag.deadline import Deadline
@@ -47,9 +46,7 @@ class AnswerRetrieval:
         a, settings = components.answerer, components.settings
         max_tokens = settings.retrieval.expansion_max_tokens
         expander = a.expander or HypotheticalAnswer(components.embedder, max_tokens)
-        self._answerer = Answerer(
-            a.retriever, a.llm, a.grounder, a.retrieval, a.llm_settings, expander
-        )
+        self._answerer = a.replaced(expander=expander)
         self._timeout = settings.llm.timeout
 
     def search(self, query: str, k: int, filters: CardFilters | None = None) -> list[ScoredCard]:

@@ -5,6 +5,7 @@ answer out-of-corpus questions from their own weights and invent citations (meas
 both bundled Qwen sizes), so the LLM only ever sees questions the cards score well on.
 """
 
+import copy
 import re
 import time
 from collections.abc import Iterator, Sequence
@@ -82,6 +83,20 @@ class Answerer:
         self.llm_settings = llm_settings
         self.expander = expander  # HyDE (settings.retrieval.expansion); None: the question alone
         self.flagger = flagger  # sentences to redact beyond the patterns (build_flagger)
+
+    def replaced(
+        self,
+        *,
+        retrieval: RetrievalSettings | None = None,
+        expander: HypotheticalAnswer | None = None,
+    ) -> "Answerer":
+        """This answerer with other retrieval settings or another HyDE expander, everything
+        else shared (the evals' variants). A copy rather than a second constructor call, so
+        a part added later (as the flagger once was) cannot be silently left out."""
+        twin = copy.copy(self)
+        twin.retrieval = retrieval or self.retrieval
+        twin.expander = expander or self.expander
+        return twin
 
     def ask(
         self,
