@@ -19,8 +19,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from bench.report import percentile, write_section
-from rag.cards import all_cards, load_corpus
-from rag.components import build_components
+from rag.components import build_indexed
 from rag.embedding import build_embedder
 from rag.settings import Settings
 
@@ -75,8 +74,7 @@ def measure(  # type: ignore[no-untyped-def]
         llm={"backend": "openai", "base_url": f"http://127.0.0.1:{port}/v1", "model": "x",
              "timeout": timeout, "preload": False},
     )  # fmt: skip
-    components = build_components(settings, embedder=embedder)
-    components.indexer.sync(all_cards(load_corpus(settings.corpus_dir)))
+    components = build_indexed(settings, embedder=embedder)
     seconds = []
     with TestClient(create_app(settings, components)) as client:
         client.get("/v1/search", params={"q": QUESTION["question"]})  # warm the encoder, BM25

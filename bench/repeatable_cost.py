@@ -16,8 +16,7 @@ from pathlib import Path
 
 from bench.report import load_average, write_section
 from evals.retrieval import load_queries
-from rag.cards import all_cards, load_corpus
-from rag.components import Components, build_components
+from rag.components import Components, build_indexed
 from rag.settings import Settings
 
 QUESTIONS = 8
@@ -39,8 +38,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="cardrag-bench-") as data_dir:
         settings = Settings(data_dir=Path(data_dir))
         settings.llm.timeout = 120  # measure generation, not the deadline
-        components = build_components(settings)
-        components.indexer.sync(all_cards(load_corpus(settings.corpus_dir)))
+        components = build_indexed(settings)
         questions = [q.question for q in load_queries(split="dev")[:QUESTIONS]]
         results = {}
         for repeatable in (False, True):

@@ -18,7 +18,7 @@ from api.app import create_app
 from bench.report import load_average, percentile, write_section
 from evals.retrieval import load_queries
 from rag.cards import all_cards, load_corpus
-from rag.components import build_components
+from rag.components import build_indexed
 from rag.embedding import build_embedder
 from rag.settings import Settings
 from rag.testing import FakeLLM
@@ -45,8 +45,7 @@ def measure(retrieval: dict, data_dir: Path, embedder) -> Run:  # type: ignore[n
     # Without the per-client rate limit: one test client sends hundreds of searches a minute.
     settings = Settings(data_dir=data_dir, retrieval=retrieval,
                         security={"rate_limit_enabled": False})  # fmt: skip
-    components = build_components(settings, llm=FakeLLM(), embedder=embedder)
-    components.indexer.sync(all_cards(load_corpus(settings.corpus_dir)))
+    components = build_indexed(settings, llm=FakeLLM(), embedder=embedder)
     questions = [q.question for q in load_queries()]
     timings = []
     started = time.perf_counter()

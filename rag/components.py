@@ -11,6 +11,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.llms import MockLLM
 
 from rag.answer import Answerer
+from rag.cards import all_cards, load_corpus
 from rag.decks import DeckLibrary
 from rag.embedding import build_embedder, embedder_name
 from rag.errors import ModelNotAvailable
@@ -165,3 +166,17 @@ def build_components(
         decks=DeckLibrary.from_settings(settings),
         grader=Grader(generator, settings.quiz, timeout=settings.llm.timeout, flagger=flagger),
     )
+
+
+def build_indexed(
+    settings: Settings,
+    *,
+    llm: Generator | None = None,
+    embedder: BaseEmbedding | None = None,
+) -> Components:
+    """The components with the corpus folder's cards indexed: the state tests and benches
+    start from. (`cardrag ingest` also reads the imported decks and holds the writer lock,
+    which a fresh data directory of one's own does not need.)"""
+    components = build_components(settings, llm=llm, embedder=embedder)
+    components.indexer.sync(all_cards(load_corpus(settings.corpus_dir)))
+    return components

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from evals.external import THEORY_MD, shared_dir  # noqa: F401 - THEORY_MD is re-exported to tests
 from rag.cards import all_cards, load_corpus
-from rag.components import Components, build_components
+from rag.components import Components, build_indexed
 from rag.embedding import build_embedder
 from rag.settings import REPO_ROOT, EmbedderSettings, Settings
 from rag.testing import FakeLLM, HashingEmbedding
@@ -141,8 +141,7 @@ def fake_llm() -> FakeLLM:
 @pytest.fixture
 def components(settings: Settings, fake_llm: FakeLLM) -> Components:
     """Fake LLM + hashing embedder over the shipped corpus, already ingested."""
-    built = build_components(settings, llm=fake_llm, embedder=HashingEmbedding())
-    built.indexer.sync(all_cards(load_corpus(settings.corpus_dir)))
+    built = build_indexed(settings, llm=fake_llm, embedder=HashingEmbedding())
     return built
 
 
@@ -177,6 +176,5 @@ def real_settings(tmp_path_factory) -> Settings:
 @pytest.fixture(scope="session")
 def real_components(real_settings, real_embedder) -> Components:
     """Real encoder + Chroma over the shipped corpus; the LLM is a fake (see tests/slow)."""
-    built = build_components(real_settings, llm=FakeLLM(), embedder=real_embedder)
-    built.indexer.sync(all_cards(load_corpus(real_settings.corpus_dir)))
+    built = build_indexed(real_settings, llm=FakeLLM(), embedder=real_embedder)
     return built

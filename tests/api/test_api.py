@@ -4,8 +4,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from rag.cards import all_cards, load_corpus
-from rag.components import build_components
+from rag.components import build_components, build_indexed
 from rag.prompts import NOT_COVERED
 from rag.testing import HashingEmbedding
 from tests.conftest import shipped_card_count
@@ -49,8 +48,7 @@ def test_search_drops_results_below_the_relevance_floor(client, settings):
 def test_k_defaults_to_the_configured_retrieval_top_k(settings, fake_llm):
     retrieval = settings.retrieval.model_copy(update={"top_k": 3, "search_min_score": -1.0})
     settings = settings.model_copy(update={"retrieval": retrieval})
-    components = build_components(settings, llm=fake_llm, embedder=HashingEmbedding())
-    components.indexer.sync(all_cards(load_corpus(settings.corpus_dir)))
+    components = build_indexed(settings, llm=fake_llm, embedder=HashingEmbedding())
     with TestClient(create_app(settings, components)) as client:
         search = client.get("/v1/search", params={"q": "dropout"}).json()
         assert len(search["results"]) == 3

@@ -17,8 +17,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from api.app import create_app
-from rag.cards import all_cards, load_corpus
-from rag.components import build_components
+from rag.components import build_indexed
 from rag.testing import FakeLLM, HashingEmbedding
 from tests.conftest import make_settings
 
@@ -31,8 +30,7 @@ def app(tmp_path_factory):
     app_settings = make_settings(
         tmp_path_factory.mktemp("fuzz"), security={"rate_limit_enabled": False}
     )
-    components = build_components(app_settings, llm=FakeLLM(), embedder=HashingEmbedding())
-    components.indexer.sync(all_cards(load_corpus(app_settings.corpus_dir)))
+    components = build_indexed(app_settings, llm=FakeLLM(), embedder=HashingEmbedding())
     app = create_app(app_settings, components)
     with TestClient(app):  # runs the lifespan once, so the schema can be fetched
         yield app

@@ -1,9 +1,8 @@
 import pytest
 
 from rag.answer import Answer
-from rag.cards import all_cards, load_corpus
 from rag.citations import markers_in
-from rag.components import build_components
+from rag.components import build_indexed
 from rag.errors import LLMUnavailable
 from rag.prompts import NOT_COVERED, SYSTEM_PROMPT
 from rag.testing import FakeLLM, HashingEmbedding, Stall
@@ -80,8 +79,7 @@ def test_an_llm_fault_gives_a_degraded_answer_with_the_cards_cited(components, f
 
 def test_an_llm_that_hangs_past_the_timeout_gives_a_degraded_answer(tmp_path, fake_llm):
     settings = make_settings(tmp_path, llm={"backend": "fake", "preload": False, "timeout": 0.2})
-    built = build_components(settings, llm=fake_llm, embedder=HashingEmbedding())
-    built.indexer.sync(all_cards(load_corpus(settings.corpus_dir)))
+    built = build_indexed(settings, llm=fake_llm, embedder=HashingEmbedding())
     fake_llm.enqueue(Stall(30))
     answer = built.answerer.ask("What is backpropagation?")
     assert answer.degraded and "within 0.2 s" in answer.notice
@@ -150,8 +148,7 @@ def test_the_citation_grammar_constrains_only_the_answer_and_names_the_cards_sho
     llm = FakeLLM()
     settings = make_settings(tmp_path, llm={"backend": "fake", "preload": False,
                                             "citation_grammar": True})  # fmt: skip
-    built = build_components(settings, llm=llm, embedder=HashingEmbedding())
-    built.indexer.sync(all_cards(load_corpus(settings.corpus_dir)))
+    built = build_indexed(settings, llm=llm, embedder=HashingEmbedding())
     llm.enqueue("Rewritten: what is backpropagation?")
     answer = built.answerer.ask("and how?", history=[{"role": "user", "content": "Backprop?"}])
     rewrite_grammar, answer_grammar = llm.grammars
@@ -170,8 +167,7 @@ def test_sentences_bearing_on_neither_the_question_nor_their_card_leave_the_answ
     settings = make_settings(tmp_path)
     settings.retrieval.min_relevance = 0.1  # the option on (off by default)
     fake_llm = FakeLLM()
-    built = build_components(settings, llm=fake_llm, embedder=HashingEmbedding())
-    built.indexer.sync(all_cards(load_corpus(settings.corpus_dir)))
+    built = build_indexed(settings, llm=fake_llm, embedder=HashingEmbedding())
     fake_llm.enqueue("Backpropagation applies the chain rule to calculate the loss [1]. "
                      "Cats purr softly on warm windowsills [1].")  # fmt: skip
     answer = built.answerer.ask("What is backpropagation?")

@@ -4,8 +4,7 @@ a passage in a card's words point at that card, as the real encoder does by mean
 import pytest
 
 from rag.answer import best_score
-from rag.cards import all_cards, load_corpus
-from rag.components import build_components
+from rag.components import build_indexed
 from rag.errors import LLMUnavailable
 from rag.testing import FakeLLM, HashingEmbedding, Stall
 from tests.conftest import make_settings
@@ -20,8 +19,7 @@ def built(tmp_path, fake: FakeLLM, expansion: str = "hyde", timeout: float = 30.
         llm={"backend": "fake", "preload": False, "timeout": timeout},
         retrieval={**base.retrieval.model_dump(), "expansion": expansion},
     )
-    components = build_components(settings, llm=fake, embedder=HashingEmbedding())
-    components.indexer.sync(all_cards(load_corpus(settings.corpus_dir)))
+    components = build_indexed(settings, llm=fake, embedder=HashingEmbedding())
     return components
 
 

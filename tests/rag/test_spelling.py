@@ -1,7 +1,7 @@
 import pytest
 
 from rag.cards import Card, all_cards, load_corpus
-from rag.components import build_components
+from rag.components import build_indexed
 from rag.lexical import LexicalIndex
 from rag.spelling import SpellingCorrector
 from rag.testing import HashingEmbedding
@@ -65,8 +65,7 @@ def test_a_word_is_only_ever_corrected_into_a_word_of_the_cards(speller):
 @pytest.mark.parametrize("spelling", [True, False])
 def test_hybrid_search_reads_a_misspelt_query_corrected_only_with_spelling(tmp_path, spelling):
     settings = make_settings(tmp_path, retrieval={"answer_threshold": 0.2, "spelling": spelling})
-    built = build_components(settings, embedder=HashingEmbedding())
-    built.indexer.sync(all_cards(load_corpus(settings.corpus_dir)))
+    built = build_indexed(settings, embedder=HashingEmbedding())
     searched = built.retriever.read_and_search("droput", 5)
     assert searched.correction == ("dropout" if spelling else None)
     if spelling:
