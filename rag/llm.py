@@ -76,12 +76,11 @@ class LlamaCppGenerator:
         self.model_path = model_path
         self.description = f"llama.cpp:{model_path.name}"
         self.timeout = timeout
-        self.seed = seed
+        self.seed = seed  # the context's at load, and every call's when repeatable
         # Every call from a cleared context with the same seed: the same prompt gives the
         # same text whatever the process answered before (llm.repeatable).
         self.repeatable = repeatable
-        self._options = {"n_ctx": context_window, "n_threads": threads, "n_batch": batch_size,
-                         "seed": seed}  # fmt: skip
+        self._options = {"n_ctx": context_window, "n_threads": threads, "n_batch": batch_size}
         self._model: Any = None
         self._load_lock = threading.Lock()
         # llama.cpp contexts are not thread-safe: one generation at a time per model.
@@ -97,7 +96,8 @@ class LlamaCppGenerator:
                 )
             from llama_cpp import Llama
 
-            self._model = Llama(model_path=str(self.model_path), verbose=False, **self._options)
+            self._model = Llama(model_path=str(self.model_path), verbose=False, seed=self.seed,
+                                **self._options)  # fmt: skip
             # A generation abandoned at its deadline runs on in a daemon thread
             # (rag.deadline) until its next token. If the process exits meanwhile, the model
             # is freed under that thread and the process dies with SIGSEGV (measured: every

@@ -141,8 +141,7 @@ def fake_llm() -> FakeLLM:
 @pytest.fixture
 def components(settings: Settings, fake_llm: FakeLLM) -> Components:
     """Fake LLM + hashing embedder over the shipped corpus, already ingested."""
-    built = build_indexed(settings, llm=fake_llm, embedder=HashingEmbedding())
-    return built
+    return build_indexed(settings, llm=fake_llm, embedder=HashingEmbedding())
 
 
 @pytest.fixture
@@ -176,5 +175,4 @@ def real_settings(tmp_path_factory) -> Settings:
 @pytest.fixture(scope="session")
 def real_components(real_settings, real_embedder) -> Components:
     """Real encoder + Chroma over the shipped corpus; the LLM is a fake (see tests/slow)."""
-    built = build_indexed(real_settings, llm=FakeLLM(), embedder=real_embedder)
-    return built
+    return build_indexed(real_settings, llm=FakeLLM(), embedder=real_embedder)

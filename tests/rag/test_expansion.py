@@ -19,8 +19,7 @@ def built(tmp_path, fake: FakeLLM, expansion: str = "hyde", timeout: float = 30.
         llm={"backend": "fake", "preload": False, "timeout": timeout},
         retrieval={**base.retrieval.model_dump(), "expansion": expansion},
     )
-    components = build_indexed(settings, llm=fake, embedder=HashingEmbedding())
-    return components
+    return build_indexed(settings, llm=fake, embedder=HashingEmbedding())
 
 
 @pytest.fixture
