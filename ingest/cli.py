@@ -40,7 +40,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable
 TopKOption = Annotated[
     int | None,
     typer.Option("-k", "--k", min=1, max=20,
-                 help="Cards to retrieve [default: retrieval.top_k, 5]."),
+                 help=r"Cards to retrieve \[default: retrieval.top_k, 5]."),
 ]  # fmt: skip
 
 
@@ -68,9 +68,27 @@ def _components(settings: Settings):  # type: ignore[no-untyped-def]
     return build_components(settings)
 
 
+def _index_components(settings: Settings):  # type: ignore[no-untyped-def]
+    """Components for a command that reads the cards: an index never ingested into, or
+    empty, is an error here rather than an empty table or "the cards do not cover this"
+    (which would blame the question). Checked before Chroma opens the folder, which would
+    create a database in it. The API serves an empty index as it is (/healthz: 0 cards)."""
+    from rag.store import check_ingested
+
+    check_ingested(settings.data_dir, settings.chroma.url)
+    components = _components(settings)
+    components.store.require_cards()
+    return components
+
+
 @app.command()
 def ingest(
     corpus: Annotated[Path | None, typer.Option(help="Deck folder (default: corpus/).")] = None,
+    allow_empty: Annotated[
+        bool,
+        typer.Option("--allow-empty",
+                     help="Sync even when there is no deck file: removes every card."),
+    ] = False,
     as_json: JsonOption = False,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Report each step on stderr.")
@@ -79,21 +97,24 @@ def ingest(
     """Sync the index with corpus/ and the imported decks: embed new and changed cards,
     drop removed ones.
 
-    The served index is replaced atomically when the new one is complete; a run that is
-    interrupted leaves it as it was, and the next run does the work."""
+    The served index is replaced atomically when the new one is complete; a run
+    that is interrupted leaves it as it was, and the next run does the work.
+
+    No deck file at all is refused (an empty or mistyped corpus folder would
+    remove every card) unless --allow-empty."""
     from rag.decks import DeckLibrary
 
     if verbose:
         _log_steps()
     with cli_errors():
         settings = _settings(corpus_dir=corpus)
-        cards = DeckLibrary.from_settings(settings).all_cards()  # validate before indexing
+        # Validated before anything is opened: a bad or empty corpus touches no file.
+        DeckLibrary.from_settings(settings).cards_to_ingest(allow_empty)
         components = _components(settings)
         show_progress = sys.stderr.isatty() and not as_json
-        with components.indexer.writing():
-            # Read again under the writer lock: a deck imported meanwhile is included.
-            cards = DeckLibrary.from_settings(settings).all_cards()
-            report = components.indexer.sync(cards, show_progress=show_progress)
+        cards, report = components.decks.ingest(
+            components.indexer, allow_empty=allow_empty, show_progress=show_progress
+        )
     if as_json:
         print(json.dumps(report.as_dict()))
     else:
@@ -179,7 +200,7 @@ def export(
         name, cards = _cards_to_export(Settings(), deck, card or [], cited)
         data = export_cards(cards, fmt, name)
         target = output or Path(f"{name}.{fmt}")
-        target.write_bytes(data)
+        _write_file(target, data)
     out.print(f"{len(cards)} cards written to {target}", highlight=False)
 
 
@@ -194,11 +215,12 @@ def _cards_to_export(
         return deck, library.cards_of(deck)
     if cited is not None:
         _require_question(cited)
-        answer = _components(settings).answerer.ask(cited)
+        answer = _index_components(settings).answerer.ask(cited)
         if not answer.citations:
             raise CardragError("the answer cites no card: nothing to export")
         card_ids = [c.card_id for c in answer.citations]
     by_id = {c.id: c for c in library.all_cards()}
+    card_ids = list(dict.fromkeys(card_ids))  # each card once, in first-named order (as HTTP)
     missing = [card_id for card_id in card_ids if card_id not in by_id]
     if missing:
         raise CardNotFound(f"no card with id {missing[0]!r}")
@@ -219,13 +241,13 @@ def quiz(
     An empty answer shows the card's answer; end of input stops."""
     import random
 
-    from rag.hits import CardFilters
+    from rag.hits import checked_filters
     from rag.quiz import next_card
 
     with cli_errors():
-        components = _components(Settings())
+        filters = checked_filters(topic or [], difficulty or [], deck or [])
+        components = _index_components(Settings())
         cards = components.store.all_cards()
-    filters = CardFilters(topic=topic or [], difficulty=difficulty or [], deck=deck or [])
     rng, seen, scores = random.Random(seed), set(), []
     for number in range(1, count + 1):
         pick = next_card(cards, filters, seen, rng)
@@ -279,6 +301,15 @@ def _read_file(path: Path) -> bytes:
         raise CardragError(f"{path}: cannot read file: {exc.strerror}") from None
 
 
+def _write_file(path: Path, data: bytes) -> None:
+    """A file the user named (--out, --rows): a directory, a missing folder or no
+    permission is their mistake to fix, one line, not a traceback."""
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        raise CardragError(f"{path}: cannot write file: {exc.strerror or exc}") from None
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
@@ -329,7 +360,7 @@ def search(
     with cli_errors():
         _require_question(question)
         settings = Settings()
-        retriever = _components(settings).retriever
+        retriever = _index_components(settings).retriever
         searched = retriever.read_and_search(question, k or settings.retrieval.top_k)
     hits, corrected = searched.hits, searched.correction
     if as_json:
@@ -354,10 +385,11 @@ def ask(
     stream: Annotated[bool, typer.Option(help="Print the answer as it is generated.")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Answer a question from the cards, citing them as [n]."""
+    r"""Answer a question from the cards, citing them as \[1], \[2]."""
+    # The backslashes keep Rich, which renders help text as markup, from eating "[1]".
     with cli_errors():
         _require_question(question)
-        answerer = _components(Settings()).answerer
+        answerer = _index_components(Settings()).answerer
         if stream and not as_json:
             answer = _print_stream(answerer.stream(question, k))
         else:
@@ -423,6 +455,8 @@ def evaluate(
     as_json: JsonOption = False,
 ) -> None:
     """Measure retrieval on the eval set: hit@1, hit@5, MRR (and more)."""
+    with cli_errors():
+        _require_answers(answers, replay=replay, rows=rows, limit=limit)
     if answers and replay:
         _replay_answers(replay, split, as_json)
         return
@@ -435,8 +469,8 @@ def evaluate(
 
     with cli_errors():
         settings = Settings()
-        components = _components(settings)
         queries = load_queries(split=split)
+        components = _index_components(settings)
         topic_of = topic_lookup(components.store.all_cards())
         results = {
             name: run_retrieval_eval(system, queries, topic_of)
@@ -523,7 +557,7 @@ def _replay_answers(rows_file: Path, split: str, as_json: bool) -> None:
         if not rows:
             raise CardragError(f"{rows_file}: no answer rows")
         settings = Settings()
-        components = _components(settings)
+        components = _index_components(settings)
         replayed = replay_grounding(rows, components.answerer, components.store.cards)
     configured = settings.retrieval.answer_threshold
     at_gate = [r.at_threshold(configured) for r in replayed]
@@ -535,6 +569,14 @@ def _replay_answers(rows_file: Path, split: str, as_json: bool) -> None:
         print(json.dumps(report))
     else:
         out.print_json(json.dumps(report))
+
+
+def _require_answers(answers: bool, **answer_options: object) -> None:
+    """Options that only an answer eval reads are an error without --answers, not silently
+    dropped for a retrieval eval the user did not ask for."""
+    given = [name for name, value in answer_options.items() if value is not None]
+    if given and not answers:
+        raise CardragError(f"--{given[0]} belongs to the answer eval: add --answers")
 
 
 def _injection_key(split: str) -> str:
@@ -549,7 +591,7 @@ def _answer_eval(
 
     with cli_errors():
         settings = Settings()
-        components = _components(settings)
+        components = _index_components(settings)
         rows = run_answer_eval(components.answerer, split, limit, gate_floor=gate_floor)
         injection = {name: run_injection_eval(components, limit, split=name)
                      for name in INJECTION_SETS}  # fmt: skip
@@ -569,7 +611,8 @@ def _answer_eval(
         report["calibrated"] = {"threshold": choice.threshold, "dev": choice.dev,
                                 "heldout": choice.heldout}  # fmt: skip
     if rows_file:
-        rows_file.write_text("".join(r.to_json() + "\n" for r in rows))
+        with cli_errors():
+            _write_file(rows_file, "".join(r.to_json() + "\n" for r in rows).encode())
     if as_json:
         print(json.dumps(report))
         return

@@ -26,7 +26,7 @@ from rag.cards import (
     load_corpus,
 )
 from rag.durable import write_atomically
-from rag.errors import CardError, DeckNotFound
+from rag.errors import CardError, DeckNotFound, EmptyCorpus
 from rag.importers import parse_file
 from rag.importers.common import to_cards
 from rag.index import CardIndexer, IngestReport
@@ -89,6 +89,29 @@ class DeckLibrary:
     def all_cards(self) -> list[Card]:
         """Every card of corpus/ and the imported decks: what the index must hold."""
         return all_cards(self.decks())
+
+    def cards_to_ingest(self, allow_empty: bool = False) -> list[Card]:
+        """Every card, for an ingest. No deck file at all, in the corpus folder or among the
+        imported decks, is refused (EmptyCorpus) unless `allow_empty`: the sync would remove
+        every card from the index, and an empty or mistyped corpus path looks just like it."""
+        cards = self.all_cards()
+        if not cards and not allow_empty:
+            raise EmptyCorpus(
+                f"{self.corpus_dir}: no deck files (*.yaml, *.yml) there or in "
+                f"{self.imported_dir}; an ingest would remove every card from the index, so "
+                "nothing was changed. Check the corpus path, or pass --allow-empty to empty "
+                "the index on purpose"
+            )
+        return cards
+
+    def ingest(
+        self, indexer: CardIndexer, *, allow_empty: bool = False, show_progress: bool = False
+    ) -> tuple[list[Card], IngestReport]:
+        """Sync the index with every deck, read under the writer lock (a deck imported
+        meanwhile is included); returns the cards and the sync's report."""
+        with indexer.writing():
+            cards = self.cards_to_ingest(allow_empty)
+            return cards, indexer.sync(cards, show_progress, allow_empty=allow_empty)
 
     def summaries(self) -> list[DeckSummary]:
         return [
@@ -154,7 +177,8 @@ class DeckLibrary:
         else:
             write_deck_file(deck)
         try:
-            return indexer.sync(all_cards(remaining))
+            # Removing the last deck may empty the index: the user named what goes.
+            return indexer.sync(all_cards(remaining), allow_empty=deck is None)
         except BaseException:
             if previous is None:
                 path.unlink(missing_ok=True)

@@ -29,6 +29,16 @@ class IndexBusy(CardragError):
     """Another process is writing to the same data directory (one writer at a time)."""
 
 
+class IndexEmpty(CardragError):
+    """The index holds no cards (never ingested, or emptied on purpose): a search or an
+    answer would only say "nothing found" and hide the reason."""
+
+
+class EmptyCorpus(CardragError):
+    """A sync was given no cards: it would remove every card from the index. Refused unless
+    asked for, because an empty or mistyped corpus folder looks exactly like that."""
+
+
 class IndexUnavailable(CardragError):
     """The index cannot be opened (unreadable or damaged on disk, or the Chroma server
     unreachable); nothing was changed."""

@@ -1,5 +1,6 @@
 """What retrieval returns and how it is filtered; shared by every retriever."""
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -11,7 +12,11 @@ from llama_index.core.vector_stores import (
     MetadataFilters,
 )
 
-from rag.cards import Card
+from rag.cards import DIFFICULTIES, SLUG_PATTERN, Card
+from rag.errors import CardragError
+
+FILTER_VALUE_MAX_CHARS = 80  # as the HTTP API's schema (api.schemas.FilterValues)
+_SLUG = re.compile(SLUG_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,25 @@ class CardFilters:
         if not filters:
             return None
         return MetadataFilters(filters=filters, condition=FilterCondition.AND)
+
+
+def checked_filters(
+    topic: Sequence[str] = (), difficulty: Sequence[str] = (), deck: Sequence[str] = ()
+) -> CardFilters:
+    """Filters typed by a user, held to the rules the HTTP API's schema enforces with a 422:
+    topics and decks are slugs, difficulties are known ones. Unchecked, a typo ("trivial",
+    "Transformers") matches no card and reads as "no card matches", not as a mistake."""
+    for name, values in (("topic", topic), ("deck", deck)):
+        for value in values:
+            if not _SLUG.match(value) or len(value) > FILTER_VALUE_MAX_CHARS:
+                raise CardragError(
+                    f"{name} {value!r}: use lower-case letters, digits, '-' or '_' "
+                    f"(at most {FILTER_VALUE_MAX_CHARS} characters)"
+                )
+    for value in difficulty:
+        if value not in DIFFICULTIES:
+            raise CardragError(f"difficulty {value!r}: use one of {', '.join(DIFFICULTIES)}")
+    return CardFilters(topic=tuple(topic), difficulty=tuple(difficulty), deck=tuple(deck))
 
 
 class Retriever(Protocol):

@@ -45,7 +45,7 @@ from llama_index.core.storage.docstore import SimpleDocumentStore
 
 from rag.cards import Card
 from rag.durable import PARTIAL_SUFFIX, move_into_place, partial_of
-from rag.errors import CardragError
+from rag.errors import CardragError, EmptyCorpus
 from rag.lock import writer_lock
 from rag.published import (
     DOCSTORE_DIR,
@@ -144,7 +144,17 @@ class CardIndexer:
             finally:
                 self._holder = None
 
-    def sync(self, cards: Sequence[Card], show_progress: bool = False) -> IngestReport:
+    def sync(
+        self, cards: Sequence[Card], show_progress: bool = False, *, allow_empty: bool = False
+    ) -> IngestReport:
+        """Make the index hold exactly `cards`. No cards at all is refused (EmptyCorpus)
+        unless `allow_empty`: it would remove every card, and an empty or mistyped corpus
+        folder is the usual way to get there by mistake."""
+        if not cards and not allow_empty:
+            raise EmptyCorpus(
+                "no cards to sync: the index would lose every card it holds, so nothing was "
+                "changed (allow_empty=True empties it on purpose)"
+            )
         started = time.perf_counter()
         documents = [card_document(card) for card in cards]
         with self.writing():

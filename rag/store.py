@@ -28,7 +28,7 @@ from llama_index.vector_stores.chroma.base import _to_chroma_filter  # private, 
 from pydantic import PrivateAttr
 
 from rag.cards import Card
-from rag.errors import CardNotFound, CardragError, IndexUnavailable
+from rag.errors import CardNotFound, CardragError, IndexEmpty, IndexUnavailable
 from rag.hits import CardFilters
 from rag.published import POINTER_FILE, Published, read_published
 
@@ -56,27 +56,31 @@ def chroma_client(data_dir: Path, url: str | None = None) -> Any:
             raise IndexUnavailable(f"Chroma server at {url} cannot be reached: {exc}") from exc
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / CHROMA_SUBDIR
-    check_database(path)
+    check_database(path, read_published(data_dir))
     try:
         return chromadb.PersistentClient(path=str(path), settings=settings)
     except Exception as exc:  # Chroma's own errors, OSError, SQLite's: all mean "cannot open"
         raise unavailable(path, exc) from None
 
 
-def check_database(chroma_dir: Path) -> None:
+def check_database(chroma_dir: Path, published: Published | None = None) -> None:
     """SQLite's own quick integrity check of Chroma's database, before Chroma opens it.
 
     Chroma writes to its database as it opens it, and it does so to a damaged one as well
     (measured with 1.5.9: garbage in the middle of chroma.sqlite3 was opened and written
     to before the first read failed). This check only reads (a regular connection, so a
     journal left by a killed writer is rolled back exactly as Chroma would), and a damaged
-    or unreadable index is refused before anything touches it.
+    or unreadable index is refused before anything touches it. So is a missing database
+    that the pointer (`published`) says holds the live collection: Chroma would create an
+    empty one.
     """
     database = chroma_dir / CHROMA_DATABASE
     try:
         if chroma_dir.exists() and not chroma_dir.is_dir():
             raise unavailable(chroma_dir, "not a directory")
         if not database.exists():
+            if published is not None:
+                raise missing_collection(chroma_dir.parent, published)
             return  # a new index
         with closing(sqlite3.connect(database, timeout=30)) as connection:
             verdict = connection.execute("PRAGMA quick_check").fetchone()[0]
@@ -92,6 +96,24 @@ def unavailable(chroma_dir: Path, problem: BaseException | str) -> IndexUnavaila
         f"{chroma_dir}: cannot open the Chroma index ({reason}); nothing was changed. Restore "
         "it from a backup, or move it away and run `cardrag ingest` to rebuild"
     )
+
+
+def missing_collection(data_dir: Path, published: Published) -> IndexUnavailable:
+    return IndexUnavailable(
+        f"{data_dir / POINTER_FILE} names collection {published.collection!r}, which "
+        f"{data_dir / CHROMA_SUBDIR} does not hold: the index is damaged; nothing was changed. "
+        "Move the data directory away and run `cardrag ingest` to rebuild"
+    )
+
+
+def check_ingested(data_dir: Path, url: str | None = None) -> None:
+    """Refuse to read an embedded index nothing was ingested into (no pointer, no
+    database) before a client opens it: opening would create an empty database there. A
+    Chroma server, or a database without a pointer (a legacy index), is counted once
+    open instead (LiveIndex.require_cards)."""
+    database = data_dir / CHROMA_SUBDIR / CHROMA_DATABASE
+    if url is None and read_published(data_dir) is None and not database.exists():
+        raise IndexEmpty(f"nothing has been ingested into {data_dir} yet: run `cardrag ingest`")
 
 
 def chroma_where(filters: CardFilters | None) -> dict[str, Any] | None:
@@ -287,6 +309,13 @@ class LiveIndex:
         except Exception as exc:  # Chroma's errors for a damaged HNSW index or database
             raise unavailable(self.chroma_dir, exc) from None
 
+    def require_cards(self) -> None:
+        """IndexEmpty when the live collection holds no cards, for readers that would
+        otherwise report "nothing found" (the CLI's search and answers); the API serves
+        an empty index as it is and /healthz reports its size."""
+        if self.count() == 0:
+            raise IndexEmpty(f"the index in {self.data_dir} holds no cards: run `cardrag ingest`")
+
     def current(self) -> CardStore:
         """The live collection, for reading: its vectors must come from the configured
         encoder, or every cosine against a query would be meaningless (rankings, the
@@ -363,8 +392,4 @@ class LiveIndex:
         return self.read(lambda store: store.all_cards())
 
     def _missing(self, published: Published) -> IndexUnavailable:
-        return IndexUnavailable(
-            f"{self.data_dir / POINTER_FILE} names collection {published.collection!r}, which "
-            f"{self.chroma_dir} does not hold: the index is damaged; nothing was changed. "
-            "Move the data directory away and run `cardrag ingest` to rebuild"
-        )
+        return missing_collection(self.data_dir, published)

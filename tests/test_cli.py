@@ -101,6 +101,53 @@ def test_missing_corpus_is_a_clear_error(env, tmp_path):
     assert "corpus directory not found" in result.stderr
 
 
+def snapshot(root):
+    return {str(p): (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(root.rglob("*"))
+            if p.is_file()}  # fmt: skip
+
+
+def test_an_empty_corpus_folder_is_refused_and_the_index_kept(env, tmp_path, monkeypatch):
+    assert run("ingest").exit_code == 0
+    data = tmp_path / "data"
+    before = snapshot(data)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = run("ingest", "--corpus", str(empty), "--json")
+    assert result.exit_code == 1 and result.stdout == "" and "Traceback" not in result.output
+    assert result.stderr.startswith(f"error: {empty}: no deck files")
+    assert "--allow-empty" in result.stderr
+    monkeypatch.setenv("CARDRAG_CORPUS_DIR", str(empty))  # the same through the environment
+    assert run("ingest").exit_code == 1
+    assert snapshot(data) == before
+    emptied = run("ingest", "--allow-empty", "--json")  # asked for: every card goes
+    assert emptied.exit_code == 0, emptied.output
+    assert json.loads(emptied.stdout)["removed"] == shipped_card_count()
+    search = run("search", "What is dropout?")
+    assert search.exit_code == 1 and "holds no cards: run `cardrag ingest`" in search.stderr
+
+
+@pytest.mark.parametrize("command", [("search", "What is dropout?"),
+                                     ("ask", "What is dropout?"), ("quiz",)])  # fmt: skip
+def test_reading_an_index_never_ingested_says_to_ingest(env, tmp_path, command):
+    result = run(*command, input="")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "nothing has been ingested" in result.stderr and "cardrag ingest" in result.stderr
+    assert not (tmp_path / "data").exists()  # no empty Chroma database left behind
+
+
+def test_help_shows_the_citation_markers(env):
+    assert "citing them as [1], [2]." in run("--help").stdout
+    assert "citing them as [1], [2]." in run("ask", "--help").stdout
+    assert "Cards to retrieve [default:" in run("search", "--help").stdout
+
+
+def test_eval_options_of_the_answer_eval_need_answers(env, tmp_path):
+    result = run("eval", "--replay", str(tmp_path / "rows.jsonl"))
+    assert result.exit_code == 1
+    assert "error: --replay belongs to the answer eval: add --answers" in result.stderr
+    assert run("eval", "--rows", str(tmp_path / "rows.jsonl")).exit_code == 1
+
+
 def test_eval_json_reports_the_metrics(env):
     run("ingest")
     result = run("eval", "--json", "--calibrate")

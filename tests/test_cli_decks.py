@@ -120,3 +120,31 @@ def test_quiz_with_no_matching_card(env):  # noqa: F811
     run("ingest")
     result = run("quiz", "--deck", "nothing-here", input="")
     assert result.exit_code == 0 and "No card matches" in result.stdout
+
+
+@pytest.mark.parametrize("target", ["a folder", "a missing folder"])
+def test_export_to_a_path_that_cannot_be_written_is_one_line(env, tmp_path, target):  # noqa: F811
+    out = tmp_path if target == "a folder" else tmp_path / "nowhere" / "x.csv"
+    result = run("export", "--deck", "mlops", "--format", "csv", "--out", str(out))
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr == f"error: {out}: cannot write file: " + (
+        "Is a directory\n" if target == "a folder" else "No such file or directory\n")
+
+
+def test_export_writes_a_card_named_twice_once(env, tmp_path):  # noqa: F811
+    out = tmp_path / "cards.jsonl"
+    result = run("export", "--card", "backpropagation", "--card", "dropout",
+                 "--card", "backpropagation", "--format", "jsonl", "--out", str(out))  # fmt: skip
+    assert result.exit_code == 0 and "2 cards written" in result.stdout
+    questions = [json.loads(line)["question"] for line in out.read_text().splitlines()]
+    assert questions[0] == "What is backpropagation?" and len(questions) == 2
+
+
+@pytest.mark.parametrize(("option", "value"), [("--difficulty", "trivial"),
+                                               ("--topic", "Transformers"),
+                                               ("--deck", "no deck")])  # fmt: skip
+def test_quiz_filters_are_checked_as_the_api_checks_them(env, option, value):  # noqa: F811
+    run("ingest")
+    result = run("quiz", option, value, input="")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr.startswith(f"error: {option[2:]} {value!r}: ")

@@ -8,7 +8,7 @@ import yaml
 from rag import decks as decks_module
 from rag.cards import load_corpus
 from rag.decks import DeckLibrary
-from rag.errors import CardError, DeckNotFound
+from rag.errors import CardError, DeckNotFound, EmptyCorpus
 from rag.export import to_apkg
 from rag.hits import CardFilters
 from tests.conftest import CORPUS, THEORY_MD
@@ -71,7 +71,7 @@ def test_a_failed_sync_puts_the_deck_file_back(components, settings, monkeypatch
     path = settings.data_dir / "decks" / "hardware.yaml"
     saved = path.read_bytes()
 
-    def broken_sync(cards, show_progress=False):
+    def broken_sync(cards, show_progress=False, allow_empty=False):
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(components.indexer, "sync", broken_sync)
@@ -156,3 +156,34 @@ def test_decks_are_parsed_again_only_when_a_deck_file_changes(tmp_path, monkeypa
 
     deck_file.unlink()
     assert len(library.decks()) == len(first) - 1 and len(parses) == 3
+
+
+def test_an_ingest_of_no_deck_file_is_refused_unless_asked_for(components, settings, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    library = DeckLibrary(empty, settings.data_dir / "decks")
+    count = components.store.count()
+    with pytest.raises(EmptyCorpus, match=r"empty: no deck files .* --allow-empty"):
+        library.ingest(components.indexer)
+    assert components.store.count() == count
+    cards, report = library.ingest(components.indexer, allow_empty=True)
+    assert cards == [] and report.removed == count and components.store.count() == 0
+
+
+def test_imported_decks_alone_are_a_corpus_to_ingest(components, settings, tmp_path):
+    """An ingest syncs corpus/ and the imported decks as one card set (an import does the
+    same), so imported decks are deck files: with them, an empty corpus folder is synced."""
+    import_csv(components)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    cards, _ = DeckLibrary(empty, settings.data_dir / "decks").ingest(components.indexer)
+    assert {c.deck for c in cards} == {"hardware"} and components.store.count() == 3
+
+
+def test_removing_the_last_deck_may_empty_the_index(components, settings, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    library = DeckLibrary(empty, settings.data_dir / "decks")
+    library.import_file(components.indexer, "hardware", CSV.encode(), "hw.csv")
+    removed, _ = library.remove(components.indexer, "hardware")
+    assert removed == 3 and components.store.count() == 0

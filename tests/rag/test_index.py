@@ -1,4 +1,5 @@
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -6,7 +7,7 @@ from llama_index.vector_stores.chroma import ChromaVectorStore
 
 from rag.cards import Card, all_cards, load_corpus
 from rag.components import build_components
-from rag.errors import CardragError, IndexBusy, IndexUnavailable
+from rag.errors import CardragError, EmptyCorpus, IndexBusy, IndexUnavailable
 from rag.hits import CardFilters
 from rag.index import CardToNode, card_document
 from rag.lock import writer_lock
@@ -141,14 +142,37 @@ def test_removing_a_card_removes_it_from_chroma(settings):
     assert cards[0].id not in {hit.card.id for hit in found}
 
 
+def test_an_empty_card_set_is_refused_and_changes_nothing(settings):
+    components, _ = build(settings)
+    cards = corpus_cards()
+    components.indexer.sync(cards)
+    pointer = (settings.data_dir / POINTER_FILE).read_bytes()
+    with pytest.raises(EmptyCorpus, match="would lose every card"):
+        components.indexer.sync([])
+    assert (settings.data_dir / POINTER_FILE).read_bytes() == pointer
+    assert components.store.count() == len(cards)
+
+
 def test_removing_every_card_leaves_an_empty_index_that_searches_and_refuses(settings):
     components, _ = build(settings)
     cards = corpus_cards()
     components.indexer.sync(cards)
-    assert components.indexer.sync([]).removed == len(cards)
+    assert components.indexer.sync([], allow_empty=True).removed == len(cards)
     assert components.store.count() == 0
     assert components.retriever.search(cards[0].question, 5) == []
     assert components.dense.search(cards[0].question, 5) == []
+
+
+def test_a_deleted_chroma_folder_is_refused_before_chroma_recreates_it(settings):
+    if settings.chroma.url:
+        pytest.skip("the embedded database's folder")
+    components, _ = build(settings)
+    components.indexer.sync(corpus_cards())
+    chroma = settings.data_dir / "chroma"
+    shutil.rmtree(chroma)
+    with pytest.raises(IndexUnavailable, match="does not hold: the index is damaged"):
+        build(settings)
+    assert not chroma.exists()  # "nothing was changed" holds
 
 
 def test_each_change_publishes_a_new_collection_and_keeps_only_the_one_it_replaced(settings):

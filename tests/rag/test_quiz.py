@@ -5,8 +5,8 @@ import random
 import pytest
 
 from rag.cards import Card
-from rag.errors import LLMUnavailable, ModelNotAvailable
-from rag.hits import CardFilters
+from rag.errors import CardragError, LLMUnavailable, ModelNotAvailable
+from rag.hits import CardFilters, checked_filters
 from rag.quiz import Grader, next_card, parse_grade, read_score
 from rag.settings import QuizSettings
 from rag.testing import FakeLLM
@@ -21,6 +21,20 @@ CARDS = [
     CARD.model_copy(update={"id": "rope", "topic": "transformers", "difficulty": "hard"}),
     CARD.model_copy(update={"id": "l2", "topic": "regularization", "difficulty": "medium"}),
 ]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [("difficulty", "trivial", "use one of easy, medium, hard"),
+     ("topic", "Transformers", "lower-case letters"), ("deck", "my deck", "lower-case letters"),
+     ("topic", "x" * 81, "at most 80 characters")],
+)  # fmt: skip
+def test_filters_typed_by_a_user_are_checked_as_the_api_checks_them(field, value, message):
+    with pytest.raises(CardragError, match=message):
+        checked_filters(**{field: [value]})
+    assert checked_filters(["transformers"], ["easy", "hard"], ["x_1"]) == CardFilters(
+        topic=("transformers",), difficulty=("easy", "hard"), deck=("x_1",)
+    )
 
 
 def test_next_card_respects_filters_and_skips_seen_cards():
