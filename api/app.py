@@ -8,22 +8,33 @@ Middleware, outermost first (each is installed here from settings):
   BodyLimit       413 past security.max_body_bytes (more for chat and uploads), counted as
                   the body streams in
   RateLimit       429 with Retry-After once a caller's budget is spent
+  HeadAsGet       HEAD answered as GET without the body
+
+Errors from middleware and routes alike are in the route's shape: OpenAI's on the chat
+routes, {"detail"} elsewhere (api.openai_errors). Every API route refuses query parameters
+it does not read (api.query_params). The chat page is the router's fallback, not a mount
+at "/": a mount there matched every path, so a known API path with a wrong method got the
+page's 404 (or its 405 "GET, HEAD") instead of a 405 naming the route's methods.
 """
 
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi_offline import FastAPIOffline
 
 from api.body_limit import BodySizeLimitMiddleware
 from api.errors import install_error_handlers
+from api.head import HeadAsGetMiddleware
 from api.metrics import install_metrics
+from api.openai_schemas import OpenAIErrorResponse
+from api.query_params import exact_query
 from api.ratelimit import RateLimitMiddleware, build_limiter
 from api.request_context import REQUEST_ID_HEADER, RequestContextMiddleware
 from api.routes import ask, cards, chat, decks, health, quiz, search
-from api.schemas import ErrorResponse
+from api.schemas import CARD_IDS_JSON_BYTES, ErrorResponse
 from api.security import ApiKeyMiddleware, KeyRing
 from api.web import ChatPage
 from rag.components import Components, build_components
@@ -34,16 +45,22 @@ from rag.settings import Settings
 log = logging.getLogger("cardrag.api")
 SHORT_KEY = 16
 # Bodies are small JSON, but for the deck import, which takes files (decks.max_upload_mb,
-# checked by the route with its own 413), and the OpenAI chat API, whose clients resend the
-# whole conversation every turn.
+# checked by the route with its own 413), the OpenAI chat API, whose clients resend the
+# whole conversation every turn, and the routes that take a list of card ids (up to
+# api.schemas.MAX_LISTED_CARDS: a quiz session's `seen`, an export), whose limit is the
+# general one plus the size of the longest list their schema accepts.
 DECK_IMPORT_PATH = "/v1/decks/import"
 CHAT_PATH = "/v1/chat/completions"
+CARD_LIST_PATHS = ("/v1/quiz/next", "/v1/export")
 MULTIPART_ALLOWANCE = 64 * 1024  # form fields and boundaries around the file
 COMMON_ERRORS = {
     401: {"model": ErrorResponse, "description": "Missing or invalid API key (keys are set)."},
     413: {"model": ErrorResponse, "description": "Request body too large."},
     429: {"model": ErrorResponse, "description": "Rate limit exceeded; see Retry-After."},
 }
+# The same errors in OpenAI's shape, as the chat routes send them (api.openai_errors).
+OPENAI_COMMON_ERRORS = {status: {**error, "model": OpenAIErrorResponse}
+                        for status, error in COMMON_ERRORS.items()}  # fmt: skip
 
 
 def create_app(settings: Settings, components: Components | None = None) -> FastAPI:
@@ -60,19 +77,25 @@ def create_app(settings: Settings, components: Components | None = None) -> Fast
         _preload(app.state.components, settings)
         yield
 
-    app = FastAPI(
+    # FastAPI's own /docs page loads Swagger UI from a CDN, blank on an offline machine;
+    # fastapi-offline serves the same page with the files from its wheel. One docs page is
+    # enough: no ReDoc.
+    app = FastAPIOffline(
         title="cardrag",
         version="0.1.0",
         description="Citation-backed question answering over study cards.",
         lifespan=lifespan,
+        redoc_url=None,
     )
     install_error_handlers(app)
-    for module in (search, ask, cards, chat, decks, quiz):
-        app.include_router(module.router, responses=COMMON_ERRORS)
-    app.include_router(health.router)
-    _install_middleware(app, settings)  # also adds /metrics, so before the catch-all mount
-    # Mounted last: the API's routes match first, everything else is the chat page's files.
-    app.mount("/", ChatPage(settings.server.frame_ancestors), name="chat-page")
+    exact = [Depends(exact_query)]
+    for module in (search, ask, cards, decks, quiz):
+        app.include_router(module.router, responses=COMMON_ERRORS, dependencies=exact)
+    app.include_router(chat.router, responses=OPENAI_COMMON_ERRORS, dependencies=exact)
+    app.include_router(health.router, dependencies=exact)
+    _install_middleware(app, settings)
+    # What no route matches, not even by path alone (a wrong method: 405), is the page's.
+    app.router.default = ChatPage(settings.server.frame_ancestors)
     return app
 
 
@@ -85,10 +108,12 @@ def app_from_environment() -> FastAPI:
 def _install_middleware(app: FastAPI, settings: Settings) -> None:
     """Starlette runs the middleware added last first, so this reads from the inside out."""
     security = settings.security
+    app.add_middleware(HeadAsGetMiddleware)
     app.add_middleware(RateLimitMiddleware, limiter=build_limiter(security))
     upload = settings.decks.max_upload_mb * 1024 * 1024 + MULTIPART_ALLOWANCE
+    card_lists = dict.fromkeys(CARD_LIST_PATHS, security.max_body_bytes + CARD_IDS_JSON_BYTES)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=security.max_body_bytes,
-                       per_path={DECK_IMPORT_PATH: upload,
+                       per_path={DECK_IMPORT_PATH: upload, **card_lists,
                                  CHAT_PATH: security.max_chat_body_bytes})  # fmt: skip
     keyring = KeyRing(settings.api_keys)
     if keyring.enabled:

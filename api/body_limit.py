@@ -1,5 +1,5 @@
-"""The request body limit: 413, in the API's error shape, past `max_bytes` (or a larger
-limit for a path that takes uploads, such as the deck import).
+"""The request body limit: 413, in the route's error shape (api.openai_errors), past
+`max_bytes` (or another limit for a path whose schema takes more, such as the deck import).
 
 Pure ASGI on purpose. It wraps `receive` and counts every chunk as it arrives, so a chunked
 body without Content-Length is cut off as soon as it passes the limit, before the rest is
@@ -12,8 +12,9 @@ of 413.
 
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.openai_errors import error_response
 
 
 class BodyTooLarge(HTTPException):
@@ -64,6 +65,5 @@ class BodySizeLimitMiddleware:
             await self._refuse(limit, scope, receive, send)
 
     async def _refuse(self, limit: int, scope: Scope, receive: Receive, send: Send) -> None:
-        error = BodyTooLarge(limit)
-        response = JSONResponse({"detail": error.detail}, status_code=413)
+        response = error_response(scope["path"], 413, BodyTooLarge(limit).detail)
         await response(scope, receive, send)

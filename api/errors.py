@@ -2,18 +2,24 @@
 
 Unhandled exceptions become a plain 500 in api.request_context (outermost, so the answer
 still carries the request id). Messages that may name server paths (a missing model file)
-are logged and replaced with a public one.
+are logged and replaced with a public one; in the others, the server's directories (corpus,
+data, models) are shown by their name only ("corpus/mlops.yaml"). The body's shape follows
+the route (api.openai_errors): OpenAI's on the chat routes, {"detail"} elsewhere.
 """
 
 import json
 import logging
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
 
+from api.openai_errors import error_response
 from api.request_context import REQUEST_ID_SCOPE_KEY
 from rag.errors import (
     CardError,
@@ -28,11 +34,20 @@ from rag.errors import (
 
 log = logging.getLogger("cardrag.api")
 
+
+class DecksUnreadable(CardragError):
+    """The server's own deck files cannot be read (a damaged imported deck, a missing corpus
+    folder). rag reports that as a CardError, the error of a bad file a caller sent (a 400),
+    so the deck routes read the decks first and raise this instead: the fault is the
+    server's, even on a call that only reads."""
+
+
 STATUS_BY_ERROR: dict[type[CardragError], int] = {
     CardNotFound: 404,
     DeckNotFound: 404,
     CardError: 400,
     IndexBusy: 409,
+    DecksUnreadable: 503,
     IndexUnavailable: 503,
     ModelNotAvailable: 503,
     LLMUnavailable: 503,
@@ -42,7 +57,11 @@ PUBLIC_MESSAGE: dict[type[CardragError], str] = {
     ModelNotAvailable: "the language model is not available on this server",
     IndexUnavailable: "the card index is unavailable on this server; its log says why",
     IndexBusy: "the card index is being updated by another ingest; try again shortly",
+    DecksUnreadable: "the decks on this server cannot be read (a deck file is damaged); its "
+    "log says which",
 }
+# Status codes whose responses have no body (FastAPI's own HTTPException handler knows them).
+_NO_BODY = {204, 205, 304}
 
 
 class AsciiJSONResponse(JSONResponse):
@@ -66,13 +85,54 @@ def install_error_handlers(app: FastAPI) -> None:
         status, message = status_and_message(request, exc)
         return JSONResponse(status_code=status, content={"detail": message})
 
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        """FastAPI's handler, but in the route's shape: a 405 on a chat route is OpenAI's."""
+        if exc.status_code in _NO_BODY:
+            return Response(status_code=exc.status_code, headers=exc.headers)
+        return error_response(request.scope["path"], exc.status_code, str(exc.detail),
+                              headers=exc.headers)  # fmt: skip
+
 
 def status_and_message(request: Request, exc: CardragError) -> tuple[int, str]:
     """The HTTP status of a domain error and the message a caller may see; the full message
     is logged, with the request id, when it is not shown or the fault is the server's."""
     status = next((s for t, s in STATUS_BY_ERROR.items() if isinstance(exc, t)), 400)
     public = next((m for t, m in PUBLIC_MESSAGE.items() if isinstance(exc, t)), str(exc))
+    public = without_server_paths(public, server_directories(request))
     if status >= 500 or public != str(exc):
         log.warning("%s (request_id=%s): %s", type(exc).__name__,
                     request.scope.get(REQUEST_ID_SCOPE_KEY), exc)  # fmt: skip
     return status, public
+
+
+def stream_failure(request: Request, exc: Exception) -> tuple[int, str]:
+    """The status and public message of an error met after a stream's status line was sent,
+    when an event in the stream is all that is left to tell the client; logged as above,
+    and an unexpected error with its traceback."""
+    if isinstance(exc, CardragError):
+        return status_and_message(request, exc)
+    log.error("unhandled error during a stream (request_id=%s)",
+              request.scope.get(REQUEST_ID_SCOPE_KEY), exc_info=exc)  # fmt: skip
+    return 500, "internal server error"
+
+
+def server_directories(request: Request) -> list[Path]:
+    components = getattr(request.app.state, "components", None)
+    if components is None:
+        return []
+    settings = components.settings
+    return [settings.corpus_dir, settings.data_dir, settings.models_dir]
+
+
+def without_server_paths(message: str, directories: list[Path]) -> str:
+    """`message` with each directory shown by its name only: where the server keeps its
+    files is not the caller's business, the file's name ("corpus/mlops.yaml") is what they
+    can act on. Longest first, so a directory inside another one keeps its own name."""
+    spellings = {str(d): d.name for d in directories} | {
+        str(d.resolve()): d.name for d in directories
+    }
+    for spelling in sorted(spellings, key=len, reverse=True):
+        if spelling not in ("", "/", "."):
+            message = message.replace(spelling, spellings[spelling])
+    return message

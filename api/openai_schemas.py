@@ -6,15 +6,18 @@ adds its own (user, seed, metadata, stream_options, reasoning_effort...) and Ope
 accepts them too; parameters that would change the meaning of the answer and that cardrag
 cannot honour (n > 1, tools, JSON output, logprobs) are refused by `unsupported_parameter`.
 Responses carry two extra fields standard clients ignore: `citations` and `cardrag`.
+Booleans and numbers are read strictly, as in the API's own bodies (api.schemas.STRICT_BODY):
+`"stream": "yes"` is a 400, not a stream; message texts follow the API's control-character
+rule for text of several lines.
 """
 
 import time
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, Strict, StrictBool, StrictInt, field_validator
 
-from api.schemas import CardFilterParams, CitationOut, TopK, answer_flags
+from api.schemas import CardFilterParams, CitationOut, TopK, answer_flags, plain_lines
 from rag.answer import Answer
 
 MODEL_ID = "cardrag"
@@ -30,12 +33,22 @@ class ContentPart(BaseModel):
     type: str = Field(max_length=40)
     text: str | None = None
 
+    @field_validator("text")
+    @classmethod
+    def _plain(cls, text: str | None) -> str | None:
+        return text if text is None else plain_lines(text)
+
 
 class ChatMessageIn(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
     content: str | list[ContentPart] | None = None
+
+    @field_validator("content")
+    @classmethod
+    def _plain(cls, content: str | list[ContentPart] | None) -> str | list[ContentPart] | None:
+        return plain_lines(content) if isinstance(content, str) else content
 
     def text(self) -> str:
         if isinstance(self.content, list):
@@ -49,7 +62,7 @@ class ChatMessageIn(BaseModel):
 class CardragOptions(CardFilterParams):
     """cardrag's own request options (`extra_body={"cardrag": {...}}` in the openai SDK)."""
 
-    k: TopK | None = None
+    k: Annotated[TopK, Strict()] | None = None
 
 
 class ChatCompletionRequest(BaseModel):
@@ -63,13 +76,13 @@ class ChatCompletionRequest(BaseModel):
         "assistant turns are the history. System messages are ignored: cardrag's "
         "instructions are its own.",
     )
-    stream: bool = False
-    n: int | None = None
+    stream: StrictBool = False
+    n: StrictInt | None = None
     tools: list[Any] | None = None
     functions: list[Any] | None = None
     tool_choice: Any = None
     response_format: dict[str, Any] | None = None
-    logprobs: bool | None = None
+    logprobs: StrictBool | None = None
     cardrag: CardragOptions = Field(
         default_factory=CardragOptions,
         description="cardrag's extension: retrieval filters (topic, difficulty, deck) and k.",

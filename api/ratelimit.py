@@ -10,7 +10,6 @@ path but /healthz, and is pure ASGI. Everything is built in create_app from sett
 slowapi's decorators would fix the limits at import time.
 """
 
-from fastapi.responses import JSONResponse
 from slowapi import Limiter
 from slowapi.errors import RateLimitExceeded
 from slowapi.util import get_remote_address
@@ -18,6 +17,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.openai_errors import error_response
 from api.security import CALLER_SCOPE_KEY, OPEN_PATHS
 from rag.settings import SecuritySettings
 
@@ -55,10 +55,8 @@ class RateLimitMiddleware:
         try:
             self.limiter._check_request_limit(request, None, in_middleware=True)
         except RateLimitExceeded as exc:
-            response = JSONResponse(
-                {"detail": f"rate limit exceeded ({exc.detail}); retry after Retry-After seconds"},
-                status_code=429,
-            )
+            message = f"rate limit exceeded ({exc.detail}); retry after Retry-After seconds"
+            response = error_response(scope["path"], 429, message, code="rate_limit_exceeded")
             self.limiter._inject_asgi_headers(response.headers, request.state.view_rate_limit)
             await response(scope, receive, send)
             return

@@ -15,9 +15,9 @@ import uuid
 from prometheus_fastapi_instrumentator.routing import get_route_name
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.requests import HTTPConnection
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.openai_errors import error_response
 from api.security import CALLER_SCOPE_KEY
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -69,11 +69,8 @@ class RequestContextMiddleware:
             if status is not None:  # the response is under way: nothing else can be sent
                 raise
             status = 500
-            error = JSONResponse(
-                {"detail": "internal server error"},
-                status_code=500,
-                headers={REQUEST_ID_HEADER: request_id},
-            )
+            error = error_response(scope["path"], 500, "internal server error",
+                                   headers={REQUEST_ID_HEADER: request_id})  # fmt: skip
             await error(scope, receive, send)
         finally:
             access_log.info(json.dumps(access_fields(scope, request_id, status, started)))

@@ -18,15 +18,45 @@ MAX_TURN_CHARS = 4000
 
 # C0 and C1 control characters and DEL: they have no place in a question and only serve to
 # confuse terminals, logs and prompts. The schema states the rule; the validator also turns
-# away lone surrogates, which JSON can carry but no encoder can encode.
+# away lone surrogates, which JSON can carry but no encoder can encode. Text of several lines
+# (earlier turns, a learner's answer, chat messages) follows the same rule but for line
+# breaks and tabs, which an answer or a pasted paragraph legitimately holds.
 NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f-\x9f]*$"
+NO_CONTROL_CHARACTERS_BUT_LINES = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
 _FORBIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_FORBIDDEN_IN_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def plain_text(value: str) -> str:
     if _FORBIDDEN.search(value):
         raise ValueError("must not contain control characters")
     return value
+
+
+def plain_lines(value: str) -> str:
+    if _FORBIDDEN_IN_LINES.search(value):
+        raise ValueError("must not contain control characters (line breaks and tabs are fine)")
+    return value
+
+
+# Constraints first, as for Question: whitespace is stripped and lengths measured before
+# the characters are checked.
+TurnText = Annotated[
+    str,
+    StringConstraints(max_length=MAX_TURN_CHARS),
+    AfterValidator(plain_lines),
+    Field(json_schema_extra={"pattern": NO_CONTROL_CHARACTERS_BUT_LINES}),
+]
+LearnerAnswer = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_LEARNER_ANSWER_CHARS),
+    AfterValidator(plain_lines),
+    Field(
+        description="The learner's answer, 1 to 2,000 characters, no control characters but "
+        "line breaks and tabs.",
+        json_schema_extra={"pattern": NO_CONTROL_CHARACTERS_BUT_LINES},
+    ),
+]
 
 
 Question = Annotated[
@@ -40,6 +70,10 @@ Question = Annotated[
     ),
 ]
 TopK = Annotated[int, Field(ge=1, le=20, description="How many cards to retrieve (1-20).")]
+# JSON bodies are parsed strictly (`model_config = STRICT_BODY`): a body carries real
+# booleans and numbers, and lax parsing read "k": true as 1 and "stream": "yes" as on.
+# Query strings carry only text, so the models that read them stay lax ("?k=5").
+STRICT_BODY = ConfigDict(extra="forbid", strict=True)
 FilterValues = Annotated[
     list[Annotated[str, StringConstraints(pattern=SLUG_PATTERN, max_length=80)]],
     Field(max_length=20, description="Allowed values (OR-ed); an unknown one matches nothing."),
@@ -116,10 +150,12 @@ class Turn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     role: Literal["user", "assistant"]
-    content: Annotated[str, StringConstraints(max_length=MAX_TURN_CHARS)]
+    content: TurnText
 
 
 class AskRequest(CardQuery):
+    model_config = STRICT_BODY
+
     question: Question
     history: list[Turn] = Field(
         default=[],
@@ -239,14 +275,21 @@ class RemoveDeckResponse(BaseModel):
     removed: int = Field(description="Cards removed from the index.")
 
 
+# Lists of card ids (an export, the quiz's `seen`). Ids are slugs, ASCII, so the largest
+# list has a known size in JSON; the body limit of the routes that take one is raised by
+# that much (api.app), or the list would hit the general limit long before its own.
+MAX_LISTED_CARDS = 5000
+MAX_CARD_ID_CHARS = 120
+_JSON_ITEM_OVERHEAD = 8  # quotes, a comma and some whitespace around each id
+CARD_IDS_JSON_BYTES = MAX_LISTED_CARDS * (MAX_CARD_ID_CHARS + _JSON_ITEM_OVERHEAD)
 CardIds = Annotated[
-    list[Annotated[str, StringConstraints(min_length=1, max_length=120)]],
-    Field(max_length=5000),
+    list[Annotated[str, StringConstraints(pattern=SLUG_PATTERN, max_length=MAX_CARD_ID_CHARS)]],
+    Field(max_length=MAX_LISTED_CARDS),
 ]
 
 
 class ExportRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT_BODY
 
     card_ids: CardIds = Field(
         min_length=1, description="Cards to export, e.g. the citations of an /v1/ask answer."
@@ -257,6 +300,8 @@ class ExportRequest(BaseModel):
 
 class QuizNextRequest(CardFilterParams):
     """The filters the next card must match, and the cards this session already asked."""
+
+    model_config = STRICT_BODY
 
     seen: CardIds = Field([], description="Card ids already asked in this session.")
     seed: int | None = Field(None, description="Makes the pick reproducible.")
@@ -278,16 +323,10 @@ class QuizNextResponse(BaseModel):
 
 
 class QuizGradeRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT_BODY
 
     card_id: Annotated[str, StringConstraints(min_length=1, max_length=120)]
-    answer: Annotated[
-        str,
-        StringConstraints(
-            strip_whitespace=True, min_length=1, max_length=MAX_LEARNER_ANSWER_CHARS
-        ),
-        Field(description="The learner's answer, 1 to 2,000 characters."),
-    ]
+    answer: LearnerAnswer
 
 
 class QuizGradeResponse(BaseModel):

@@ -12,8 +12,9 @@ from collections.abc import Sequence
 
 from pydantic import SecretStr
 from starlette.datastructures import Headers
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from api.openai_errors import error_response
 
 # The scope key under which the authenticated caller's label travels to rate limits and logs.
 CALLER_SCOPE_KEY = "cardrag.caller"
@@ -72,11 +73,10 @@ class ApiKeyMiddleware:
         labels = [self.keyring.identify(key) for key in presented_keys(Headers(scope=scope))]
         caller = next((label for label in labels if label), None)
         if caller is None:
-            response = JSONResponse(
-                {"detail": UNAUTHORIZED},
-                status_code=401,
+            response = error_response(
+                scope["path"], 401, UNAUTHORIZED, code="invalid_api_key",
                 headers={"WWW-Authenticate": 'Bearer realm="cardrag"'},
-            )
+            )  # fmt: skip
             await response(scope, receive, send)
             return
         scope[CALLER_SCOPE_KEY] = caller

@@ -2,15 +2,20 @@
 
 An LLM fault never becomes an error here: the Answerer turns it into a degraded answer
 (200, "degraded": true, the retrieved cards cited), because the cards alone still help.
+
+A stream's status line goes out before the answer is computed, so the index is opened
+first: an index this server cannot read is still a 503 with its message. What fails after
+the stream started can only be told in it: one `error` event ({"status", "detail"}).
 """
 
 import json
 from collections.abc import Iterator
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from sse_starlette import EventSourceResponse
 
 from api.deps import ComponentsDep, MetricsDep
+from api.errors import stream_failure
 from api.metrics import Metrics
 from api.schemas import AskRequest, AskResponse
 from rag.answer import Answer, Answerer
@@ -25,15 +30,20 @@ router = APIRouter(tags=["answers"])
         200: {
             "content": {"text/event-stream": {}},
             "description": "The answer, or with \"stream\": true a stream of `token` events "
-            "({\"text\"}) ending with one `answer` event (the AskResponse).",
+            "({\"text\"}) ending with one `answer` event (the AskResponse), or with one "
+            "`error` event ({\"status\", \"detail\"}) if the answer failed after the stream "
+            "started.",
         }
     },
 )
 def ask(
-    request: AskRequest, components: ComponentsDep, metrics: MetricsDep
+    request: AskRequest, components: ComponentsDep, metrics: MetricsDep, http: Request
 ) -> AskResponse | EventSourceResponse:
     if request.stream:
-        return EventSourceResponse(answer_events(components.answerer, request, metrics), ping=10)
+        components.store.current()  # IndexUnavailable here is still a 503
+        return EventSourceResponse(
+            answer_events(components.answerer, request, metrics, http), ping=10
+        )
     answer = components.answerer.ask(
         request.question, request.k, request.filters(), request.turns()
     )
@@ -42,14 +52,18 @@ def ask(
 
 
 def answer_events(
-    answerer: Answerer, request: AskRequest, metrics: Metrics
+    answerer: Answerer, request: AskRequest, metrics: Metrics, http: Request
 ) -> Iterator[dict[str, str]]:
     """Server-sent events for one answer. sse-starlette runs this (sync) iterator in a worker
     thread and stops iterating when the client goes away, which stops the LLM stream too."""
     events = answerer.stream(request.question, request.k, request.filters(), request.turns())
-    for event in events:
-        if isinstance(event, Answer):
-            metrics.observe_answer(event.timings)
-            yield {"event": "answer", "data": AskResponse.from_answer(event).model_dump_json()}
-        else:
-            yield {"event": "token", "data": json.dumps({"text": event})}
+    try:
+        for event in events:
+            if isinstance(event, Answer):
+                metrics.observe_answer(event.timings)
+                yield {"event": "answer", "data": AskResponse.from_answer(event).model_dump_json()}
+            else:
+                yield {"event": "token", "data": json.dumps({"text": event})}
+    except Exception as exc:
+        status, message = stream_failure(http, exc)
+        yield {"event": "error", "data": json.dumps({"status": status, "detail": message})}

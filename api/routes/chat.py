@@ -14,7 +14,9 @@ answer is grounded, in word-sized chunks. /v1/ask streams raw tokens because its
 replaces them with the final answer.
 
 Errors on these routes use OpenAI's shape, {"error": {"message", "type", "param", "code"}},
-validation errors included (400, as OpenAI sends), so clients show the message.
+validation errors included (400, as OpenAI sends), so clients show the message; those the
+middleware sends (401, 413, 429) too (api.openai_errors). A stream opens once the index
+is open, so an unreadable index is still a 503; what fails later is an error event.
 """
 
 import json
@@ -25,15 +27,15 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from sse_starlette import EventSourceResponse
 from starlette.exceptions import HTTPException
 
 from api.deps import ComponentsDep, MetricsDep
-from api.errors import status_and_message
+from api.errors import status_and_message, stream_failure
 from api.metrics import Metrics
+from api.openai_errors import OpenAIError, error_type
 from api.openai_schemas import (
     MODEL_ID,
     AssistantMessage,
@@ -52,7 +54,6 @@ from api.openai_schemas import (
     now,
     unsupported_parameter,
 )
-from api.request_context import REQUEST_ID_SCOPE_KEY
 from api.schemas import MAX_HISTORY_TURNS, MAX_TURN_CHARS, AskRequest, citations_of
 from rag.answer import Answer, Answerer
 from rag.errors import CardragError
@@ -63,22 +64,6 @@ log = logging.getLogger("cardrag.api")
 # (rag.prompts.HISTORY_TURNS), so older turns are dropped and long ones cut, rather than
 # refusing a long conversation that /v1/ask's limits were not written for.
 _PIECES = re.compile(r"\S+\s*|\s+")
-
-
-class OpenAIError(Exception):
-    """An error to report in OpenAI's shape."""
-
-    def __init__(self, status: int, message: str, *, param: str | None = None,
-                 code: str | None = None, type: str = "invalid_request_error"):  # fmt: skip
-        super().__init__(message)
-        self.status, self.message, self.param, self.code, self.type = (
-            status, message, param, code, type
-        )  # fmt: skip
-
-    def response(self) -> JSONResponse:
-        body = {"message": self.message, "type": self.type, "param": self.param,
-                "code": self.code}  # fmt: skip
-        return JSONResponse(status_code=self.status, content={"error": body})
 
 
 class OpenAIRoute(APIRoute):
@@ -97,10 +82,9 @@ class OpenAIRoute(APIRoute):
                 return validation_error(exc.errors()).response()
             except CardragError as exc:
                 status, message = status_and_message(request, exc)
-                kind = "server_error" if status >= 500 else "invalid_request_error"
-                return OpenAIError(status, message, type=kind).response()
+                return OpenAIError(status, message, type=error_type(status)).response()
             except HTTPException as exc:  # reading the body: not UTF-8 (400), too large (413)
-                return OpenAIError(exc.status_code, str(exc.detail)).response()
+                return OpenAIError(exc.status_code, str(exc.detail)).response(exc.headers)
             except Exception:
                 log.exception("unhandled error on %s", request.url.path)
                 return OpenAIError(500, "internal server error", type="server_error").response()
@@ -148,8 +132,9 @@ def chat_completions(
     ask = ask_request(request)
     answerer = components.answerer
     if request.stream:
-        chunks = completion_chunks(answerer, ask, metrics, http.scope.get(REQUEST_ID_SCOPE_KEY))
-        return EventSourceResponse(chunks, sep="\n", ping=15)
+        components.store.current()  # IndexUnavailable here is still a 503
+        return EventSourceResponse(completion_chunks(answerer, ask, metrics, http), sep="\n",
+                                   ping=15)  # fmt: skip
     answer = answerer.ask(ask.question, ask.k, ask.filters(), ask.turns())
     metrics.observe_answer(answer.timings, "chat")
     message = AssistantMessage(content=answer_text(answer))
@@ -214,7 +199,7 @@ def answer_text(answer: Answer) -> str:
 
 
 def completion_chunks(
-    answerer: Answerer, ask: AskRequest, metrics: Metrics, request_id: str | None = None
+    answerer: Answerer, ask: AskRequest, metrics: Metrics, http: Request
 ) -> Iterator[dict[str, str]]:
     """chat.completion.chunk events: the role at once, the grounded text in word-sized
     pieces, a last chunk with finish_reason and the citations, then [DONE]."""
@@ -233,13 +218,12 @@ def completion_chunks(
     yield chunk(Delta(role="assistant", content=""))
     try:
         answer = answerer.ask(ask.question, ask.k, ask.filters(), ask.turns())
-    except Exception:
+    except Exception as exc:
         # The status line is sent: OpenAI's in-stream error object is the only way left to
         # tell the client (the openai SDK raises it as an APIError).
-        log.exception("answer failed during a chat completion stream (request_id=%s)",
-                      request_id)  # fmt: skip
-        error = {"message": "internal server error", "type": "server_error"}
-        yield {"data": json.dumps({"error": error})}
+        status, message = stream_failure(http, exc)
+        error = OpenAIError(status, message, type=error_type(status))
+        yield {"data": json.dumps(error.body())}
         return
     metrics.observe_answer(answer.timings, "chat")
     for piece in _PIECES.findall(answer_text(answer)):

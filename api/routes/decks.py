@@ -1,11 +1,15 @@
 """Decks: list them, import a file someone else wrote, remove an imported deck, export."""
 
+import unicodedata
+from collections.abc import Callable
 from typing import Annotated
+from urllib.parse import quote
 
-from fastapi import APIRouter, Form, HTTPException, Path, Query, UploadFile
+from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query, UploadFile
 from fastapi.responses import Response
 
 from api.deps import ComponentsDep
+from api.errors import DecksUnreadable
 from api.schemas import (
     DeckOut,
     DecksResponse,
@@ -14,13 +18,25 @@ from api.schemas import (
     ImportResponse,
     RemoveDeckResponse,
 )
+from rag.errors import CardError
 from rag.export import MEDIA_TYPES, ExportFormat, export_cards
+
+
+def readable_decks(components: ComponentsDep) -> None:
+    """Read the server's deck files before the route does: a damaged one is the server's
+    fault (a 503), not the caller's, which is what rag's CardError would say (a 400)."""
+    try:
+        components.decks.decks()  # parsed once per change of the files, then cached
+    except CardError as exc:
+        raise DecksUnreadable(str(exc)) from exc
+
 
 router = APIRouter(tags=["decks"])
 DeckName = Annotated[str, Path(min_length=1, max_length=80)]
+ReadsDecks = [Depends(readable_decks)]
 
 
-@router.get("/v1/decks", response_model=DecksResponse)
+@router.get("/v1/decks", response_model=DecksResponse, dependencies=ReadsDecks)
 def list_decks(components: ComponentsDep) -> DecksResponse:
     summaries = components.decks.summaries()
     return DecksResponse(decks=[DeckOut(deck=s.id, title=s.title, cards=s.cards,
@@ -30,6 +46,7 @@ def list_decks(components: ComponentsDep) -> DecksResponse:
 @router.post(
     "/v1/decks/import",
     response_model=ImportResponse,
+    dependencies=ReadsDecks,
     responses={400: {"model": ErrorResponse, "description": "Bad file: the line or row."},
                413: {"model": ErrorResponse, "description": "File too large."}},
 )  # fmt: skip
@@ -56,6 +73,7 @@ def import_deck(
 @router.delete(
     "/v1/decks/{name}",
     response_model=RemoveDeckResponse,
+    dependencies=ReadsDecks,
     responses={404: {"model": ErrorResponse, "description": "No deck with that name."}},
 )
 def remove_deck(name: DeckName, components: ComponentsDep) -> RemoveDeckResponse:
@@ -72,6 +90,7 @@ def _file_responses(not_found: str) -> dict:  # type: ignore[type-arg]
 @router.get(
     "/v1/decks/{name}/export",
     response_class=Response,
+    dependencies=ReadsDecks,
     responses=_file_responses("No deck with that name."),
 )
 def export_deck(
@@ -101,12 +120,27 @@ def _read_limited(file: UploadFile, max_mb: int) -> bytes:
 
 
 def _file(data: bytes, name: str, fmt: str) -> Response:
-    filename = "".join(c if c.isalnum() or c in "-_" else "_" for c in name) or "cards"
-    return Response(
-        content=data,
-        media_type=MEDIA_TYPES[fmt],
-        headers={"Content-Disposition": f'attachment; filename="{filename}.{fmt}"'},
-    )
+    return Response(content=data, media_type=MEDIA_TYPES[fmt],
+                    headers={"Content-Disposition": attachment(name, fmt)})  # fmt: skip
+
+
+def attachment(name: str, suffix: str) -> str:
+    """Content-Disposition for a download named after `name` (RFC 6266): headers are
+    Latin-1, so `filename=` is an ASCII fallback (accents dropped, "Łódź" -> "odz") and
+    `filename*=` (RFC 5987) carries the name as given, UTF-8 and percent-encoded. Either way
+    only letters, digits, "-" and "_" are kept: no path separators, quotes or dots."""
+    unicode_name = _safe_name(unicodedata.normalize("NFC", name), str.isalnum) or "cards"
+    ascii_only = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    ascii_name = _safe_name(ascii_only, lambda c: c.isascii() and c.isalnum()) or "cards"
+    encoded = quote(f"{unicode_name}.{suffix}", safe="")
+    return f"attachment; filename=\"{ascii_name}.{suffix}\"; filename*=UTF-8''{encoded}"
+
+
+def _safe_name(name: str, allowed: Callable[[str], bool]) -> str:
+    """`name` with every character but allowed ones, "-" and "_" as "_"; "" if nothing of
+    it was kept."""
+    safe = "".join(c if allowed(c) or c in "-_" else "_" for c in name)
+    return safe if safe.strip("_") else ""
 
 
 def _counts(report) -> dict[str, int]:  # type: ignore[no-untyped-def]

@@ -5,6 +5,7 @@
 
 const HISTORY_TURNS = 6; // what the follow-up rewrite reads (rag.prompts.HISTORY_TURNS)
 const MAX_TURN_CHARS = 4000; // /v1/ask's limit on one turn of history
+const MAX_SEEN = 5000; // /v1/quiz/next's limit on `seen` (api.schemas.MAX_LISTED_CARDS)
 const MARKER = /\[(\d+)\]/g;
 
 const $ = (id) => document.getElementById(id);
@@ -169,6 +170,8 @@ async function ask(question) {
         renderAnswer(turn, text, data);
         remember(question, data);
         return;
+      } else if (event === "error") {
+        return showError(turn, data.detail); // the answer failed after the stream started
       }
     }
   } catch {
@@ -303,7 +306,7 @@ async function nextQuizQuestion() {
   $("quiz-answer").value = "";
   let response;
   try {
-    response = await postJson("v1/quiz/next", { ...activeFilters(), seen: quiz.seen });
+    response = await postJson("v1/quiz/next", { ...activeFilters(), seen: quiz.seen.slice(-MAX_SEEN) });
   } catch {
     $("quiz-question").textContent = "cardrag cannot be reached right now.";
     return;

@@ -1,10 +1,12 @@
 import json
+import re
 
 import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
 from rag.components import build_components, build_indexed
+from rag.errors import IndexUnavailable
 from rag.prompts import NOT_COVERED
 from rag.testing import HashingEmbedding
 from tests.conftest import shipped_card_count
@@ -216,17 +218,98 @@ def test_an_empty_index_answers_without_errors(settings, fake_llm):
         assert client.post("/v1/ask", json={"question": "What is dropout?"}).json()["refused"]
 
 
-def test_cards_embedded_by_another_encoder_give_503_not_wrong_results(components, settings):
+@pytest.fixture
+def other_encoder_client(components, settings):
     """The shared components ingested with the hashing fake; this server is configured
     with the bundled encoder (a fake of another size stands in for its vectors)."""
     other = settings.model_copy(update={"embedder": settings.embedder.model_copy(
         update={"backend": "onnx"})})  # fmt: skip
     served = build_components(other, embedder=HashingEmbedding(dimensions=256))
     with TestClient(create_app(other, served)) as client:
-        search = client.get("/v1/search", params={"q": "What is dropout?"})
-        assert search.status_code == 503
-        assert "card index is unavailable" in search.json()["detail"]
-        assert client.get("/healthz").status_code == 503
+        yield client
+
+
+def test_cards_embedded_by_another_encoder_give_503_not_wrong_results(other_encoder_client):
+    client = other_encoder_client
+    search = client.get("/v1/search", params={"q": "What is dropout?"})
+    assert search.status_code == 503
+    assert "card index is unavailable" in search.json()["detail"]
+    assert client.get("/healthz").status_code == 503
+
+
+def test_streams_open_only_once_the_index_is_readable(other_encoder_client):
+    """The status line of a stream goes out before the answer: the index is opened first,
+    so an unreadable one is a 503 with its message, as without streaming."""
+    client = other_encoder_client
+    asked = client.post("/v1/ask", json={"question": "What is dropout?", "stream": True})
+    assert asked.status_code == 503
+    assert "card index is unavailable" in asked.json()["detail"]
+    chat = client.post("/v1/chat/completions", json={
+        "model": "cardrag", "stream": True,
+        "messages": [{"role": "user", "content": "What is dropout?"}]})  # fmt: skip
+    assert chat.status_code == 503
+    assert chat.json()["error"]["type"] == "server_error"
+    assert "card index is unavailable" in chat.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(("failure", "status", "message"), [
+    (IndexUnavailable("/srv/data/chroma: the collection went away"), 503,
+     "card index is unavailable"),
+    (RuntimeError("exploded in /srv/cardrag/rag/answer.py"), 500, "internal server error"),
+])  # fmt: skip
+def test_a_failure_inside_an_ask_stream_is_an_error_event(
+    client, components, monkeypatch, failure, status, message
+):
+    def failing(*args, **kwargs):
+        yield "Backpropagation "
+        raise failure
+
+    monkeypatch.setattr(components.answerer, "stream", failing)
+    body = {"question": "What is backpropagation?", "stream": True}
+    with client.stream("POST", "/v1/ask", json=body) as response:
+        assert response.status_code == 200
+        events = sse_events(response)
+    assert events[0] == ("token", {"text": "Backpropagation "})
+    name, data = events[-1]
+    assert name == "error" and data["status"] == status and message in data["detail"]
+    assert "/srv" not in json.dumps(events)
+
+
+@pytest.mark.parametrize(("method", "path", "allow"), [
+    ("GET", "/v1/ask", "POST"),
+    ("OPTIONS", "/v1/ask", "POST"),
+    ("DELETE", "/v1/search", "GET"),
+    ("PUT", "/v1/decks/mlops", "DELETE"),
+    ("POST", "/healthz", "GET"),
+])  # fmt: skip
+def test_a_wrong_method_on_an_api_path_is_a_405_naming_the_right_one(
+    client, method, path, allow
+):
+    response = client.request(method, path)
+    assert response.status_code == 405, response.text
+    assert response.headers["allow"] == allow
+    assert response.json()["detail"]
+
+
+def test_head_works_wherever_get_does(client):
+    for path in ("/healthz", "/v1/search?q=dropout", "/v1/cards/dropout", "/"):
+        head, get = client.head(path), client.get(path)
+        assert head.status_code == get.status_code == 200, path
+        assert head.content == b"" and head.headers["content-type"] == get.headers["content-type"]
+    assert client.head("/v1/ask").status_code == 405  # no GET there either
+    assert client.head("/v1/no-such-route").status_code == 404
+
+
+def test_the_docs_page_loads_only_files_the_server_serves_itself(client):
+    # FastAPI's own page loads Swagger UI from cdn.jsdelivr.net: blank offline.
+    page = client.get("/docs")
+    assert page.status_code == 200
+    assets = re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)["']""", page.text)
+    assets += re.findall(r"""url:\s*["']([^"']+)["']""", page.text)  # the OpenAPI schema
+    assert assets and not [a for a in assets if "//" in a], assets
+    for asset in assets:
+        assert client.get(asset).status_code == 200, asset
+    assert client.get("/redoc").status_code == 404  # one docs page
 
 
 def test_start_up_builds_the_search_indexes_before_the_first_search(components, settings):

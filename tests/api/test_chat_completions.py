@@ -7,6 +7,8 @@ import json
 
 import pytest
 
+from rag.errors import IndexUnavailable
+
 QUESTION = "What is backpropagation?"
 
 
@@ -103,6 +105,50 @@ def test_a_failure_inside_a_stream_is_an_openai_error_event(
     assert "index went away" not in " ".join(data)
     request_id = response.headers["x-request-id"]
     assert any(request_id in r.getMessage() and r.exc_info for r in caplog.records)
+
+
+def test_a_known_failure_inside_a_stream_says_what_failed(client, components, monkeypatch):
+    def unavailable(*args, **kwargs):
+        raise IndexUnavailable("/srv/data: the collection went away")
+
+    monkeypatch.setattr(components.answerer, "ask", unavailable)
+    body = {"model": "cardrag", "messages": [{"role": "user", "content": QUESTION}],
+            "stream": True}  # fmt: skip
+    with client.stream("POST", "/v1/chat/completions", json=body) as response:
+        data = [line[5:].strip() for line in response.iter_lines() if line.startswith("data:")]
+    error = json.loads(data[-1])["error"]
+    assert error["type"] == "server_error" and "card index is unavailable" in error["message"]
+    assert "/srv" not in " ".join(data)
+
+
+@pytest.mark.parametrize("params", [
+    {"stream": "yes"}, {"stream": 1}, {"n": "1"}, {"n": True}, {"logprobs": "false"},
+    {"cardrag": {"k": True}}, {"cardrag": {"k": "5"}},
+])  # fmt: skip
+def test_booleans_and_numbers_are_read_strictly(client, params):
+    assert_openai_error(chat(client, [{"role": "user", "content": QUESTION}], **params), 400)
+
+
+@pytest.mark.parametrize("messages", [
+    [{"role": "user", "content": "a\x1b[31m answer"}, {"role": "user", "content": QUESTION}],
+    [{"role": "assistant", "content": "bell\x07"}, {"role": "user", "content": QUESTION}],
+    [{"role": "user", "content": [{"type": "text", "text": "What is\x00 dropout?"}]}],
+])  # fmt: skip
+def test_control_characters_in_messages_are_refused(client, messages):
+    assert_openai_error(chat(client, messages), 400)
+
+
+def test_line_breaks_in_earlier_messages_are_fine(client):
+    messages = [{"role": "user", "content": "Two lines:\n\tindented"},
+                {"role": "assistant", "content": "An answer [1].\r\n\nMore [2]."},
+                {"role": "user", "content": QUESTION}]  # fmt: skip
+    assert chat(client, messages).status_code == 200
+
+
+def test_a_wrong_method_is_a_405_in_openai_shape(client):
+    response = client.get("/v1/chat/completions")
+    assert_openai_error(response, 405)
+    assert response.headers["allow"] == "POST"
 
 
 def test_other_routes_keep_their_own_error_shape(client):

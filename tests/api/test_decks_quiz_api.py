@@ -1,5 +1,7 @@
 """Decks and quiz over HTTP, on the fakes: import an upload, list, export, remove; quiz."""
 
+from urllib.parse import quote
+
 import pytest
 
 from rag.importers import parse_file
@@ -86,6 +88,48 @@ def test_export_the_cards_an_answer_cites(client):
     assert [c.question for c in exported] == [c["question"] for c in answer["citations"]]
     missing = client.post("/v1/export", json={"card_ids": ["no-such-card"]})
     assert missing.status_code == 404
+
+
+@pytest.mark.parametrize(("name", "ascii_name"), [
+    ("Łódź", "odz"), ("名前", "cards"), ("Straße 2", "Strae_2"), ("../etc", "___etc"),
+])  # fmt: skip
+def test_export_names_beyond_latin1_use_rfc_5987(client, name, ascii_name):
+    """Headers are Latin-1: the name as given travels in filename*= (UTF-8, percent-encoded),
+    with an ASCII filename= for clients that do not read it (RFC 6266)."""
+    body = {"card_ids": ["dropout"], "format": "csv", "deck_name": name}
+    response = client.post("/v1/export", json=body)
+    assert response.status_code == 200, response.text
+    disposition = response.headers["content-disposition"]
+    safe = name.replace(" ", "_").replace(".", "_").replace("/", "_")
+    assert disposition == (f'attachment; filename="{ascii_name}.csv"; '
+                           f"filename*=UTF-8''{quote(safe + '.csv')}")  # fmt: skip
+
+
+def test_a_deck_export_names_its_file_both_ways(client):
+    response = client.get("/v1/decks/mlops/export", params={"format": "csv"})
+    disposition = response.headers["content-disposition"]
+    assert disposition == "attachment; filename=\"mlops.csv\"; filename*=UTF-8''mlops.csv"
+
+
+def test_deck_errors_name_no_server_path(client, settings):
+    imported = upload(client, CSV.encode(), deck="mlops")
+    removed = client.delete("/v1/decks/mlops")
+    for response in (imported, removed):
+        assert response.status_code == 400
+        detail = response.json()["detail"]
+        assert "corpus/mlops.yaml" in detail and str(settings.corpus_dir) not in detail
+
+
+def test_a_damaged_deck_file_on_the_server_is_a_5xx_naming_no_path(client, settings):
+    assert upload(client, CSV.encode()).status_code == 200
+    (settings.data_dir / "decks" / "hardware.yaml").write_text("deck: [unclosed")
+    responses = [client.get("/v1/decks"), client.get("/v1/decks/mlops/export"),
+                 client.get("/v1/decks/hardware/export"), client.delete("/v1/decks/hardware"),
+                 upload(client, CSV.encode(), deck="other")]  # fmt: skip
+    for response in responses:
+        assert response.status_code == 503, response.text
+        detail = response.json()["detail"]
+        assert "deck file is damaged" in detail and str(settings.data_dir) not in detail
 
 
 @pytest.mark.skipif(not THEORY_MD.is_file(), reason="shared/external is absent")

@@ -7,6 +7,7 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
 from api.app import create_app
+from api.schemas import MAX_CARD_ID_CHARS, MAX_LISTED_CARDS
 from rag.settings import Settings
 from tests.api.conftest import KEY, OTHER_KEY
 from tests.conftest import make_settings
@@ -180,3 +181,119 @@ def test_chat_bodies_too_large_or_not_utf8_are_4xx_in_openai_shape(client_with):
     assert too_large.status_code == 413 and too_large.json()["error"]["message"]
     garbled = client.post("/v1/chat/completions", content=b"\xf5\xff", headers=headers)
     assert garbled.status_code == 400 and garbled.json()["error"]["message"]
+
+
+def longest_card_ids() -> list[str]:
+    """As many card ids as a list may hold, each as long as an id may be."""
+    return [f"{n:05d}-" + "x" * (MAX_CARD_ID_CHARS - 6) for n in range(MAX_LISTED_CARDS)]
+
+
+def test_the_longest_card_id_lists_fit_the_body_limit_of_their_routes(client):
+    """Each route's body limit fits its own schema: the quiz's `seen` and an export's
+    `card_ids` hold up to 5,000 ids, far past the general 16 KiB (~299 imported ids)."""
+    ids = longest_card_ids()
+    headers = {"content-type": "application/json"}
+    pretty = json.dumps({"seen": ids}, indent=2).encode()  # whitespace counts too
+    assert len(pretty) > 600_000
+    quiz = client.post("/v1/quiz/next", content=pretty, headers=headers)
+    assert quiz.status_code == 200, quiz.text[:300]
+    export = client.post("/v1/export", json={"card_ids": ids})
+    assert export.status_code == 404  # read and validated: no such cards
+    too_many = client.post("/v1/quiz/next", json={"seen": [*ids, "one-more"]})
+    assert too_many.status_code == 422  # the schema's limit, not the body's
+    too_large = client.post("/v1/quiz/next", content=pretty + b" " * 100_000, headers=headers)
+    assert too_large.status_code == 413
+
+
+@pytest.mark.parametrize(("path", "body"), [
+    ("/v1/ask", {**ASK, "k": True}),
+    ("/v1/ask", {**ASK, "k": "5"}),
+    ("/v1/ask", {**ASK, "k": 5.0}),
+    ("/v1/ask", {**ASK, "stream": "yes"}),
+    ("/v1/ask", {**ASK, "stream": 1}),
+    ("/v1/quiz/next", {"seed": "3"}),
+    ("/v1/quiz/next", {"seed": True}),
+])  # fmt: skip
+def test_json_booleans_and_numbers_are_read_strictly(client, path, body):
+    response = client.post(path, json=body)
+    assert response.status_code == 422, response.text
+
+
+def test_query_strings_still_read_numbers_from_text(client):
+    found = client.get("/v1/search", params={"q": "dropout", "k": "2", "min_score": "-1"})
+    assert found.status_code == 200 and len(found.json()["results"]) == 2
+    assert client.get("/v1/cards", params={"limit": "1", "offset": "2"}).status_code == 200
+
+
+@pytest.mark.parametrize(("path", "body"), [
+    ("/v1/ask", {**ASK, "history": [{"role": "user", "content": "a\x1b[31mb"}]}),
+    ("/v1/ask", {**ASK, "history": [{"role": "assistant", "content": "bell\x07"}]}),
+    ("/v1/ask", {**ASK, "history": [{"role": "user", "content": "nul\x00"}]}),
+    ("/v1/quiz/grade", {"card_id": "dropout", "answer": "drop\x00out"}),
+    ("/v1/quiz/grade", {"card_id": "dropout", "answer": "c1\x85control"}),
+])  # fmt: skip
+def test_control_characters_are_refused_in_every_text_field(client, path, body):
+    response = client.post(path, json=body)
+    assert response.status_code == 422, response.text
+    assert "control characters" in response.json()["detail"][0]["msg"]
+
+
+def test_line_breaks_and_tabs_are_fine_in_text_of_several_lines(client):
+    turns = [{"role": "user", "content": "What is dropout?"},
+             {"role": "assistant", "content": "Dropout [1].\n\n\tMore [2].\r\n"}]  # fmt: skip
+    assert client.post("/v1/ask", json={**ASK, "history": turns}).status_code == 200
+    answer = {"card_id": "dropout", "answer": "It drops units\nat random."}
+    assert client.post("/v1/quiz/grade", json=answer).status_code == 200
+
+
+@pytest.mark.parametrize(("method", "url", "parameter"), [
+    ("GET", "/v1/facets?topic=x", "topic"),
+    ("GET", "/v1/decks?x=1", "x"),
+    ("GET", "/v1/decks/mlops/export?format=csv&bogus=1", "bogus"),
+    ("GET", "/healthz?verbose=1", "verbose"),
+    ("GET", "/v1/cards/dropout?x=1", "x"),
+    ("POST", "/v1/quiz/next?seen=dropout", "seen"),
+    ("GET", "/v1/search?q=a&q=b", "q"),
+    ("GET", "/v1/search?q=dropout&k=2&k=3", "k"),
+    ("GET", "/v1/cards?limit=2&limit=3", "limit"),
+    ("GET", "/v1/decks/mlops/export?format=csv&format=jsonl", "format"),
+])  # fmt: skip
+def test_unknown_and_repeated_query_parameters_are_a_422(client, method, url, parameter):
+    response = client.request(method, url, json={} if method == "POST" else None)
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"] == ["query", parameter]
+
+
+def test_list_parameters_may_repeat(client):
+    url = "/v1/search?q=dropout&topic=regularization&topic=optimization&min_score=-1"
+    found = client.get(url).json()["results"]
+    assert found and {r["topic"] for r in found} <= {"regularization", "optimization"}
+
+
+def test_chat_routes_refuse_unknown_query_parameters_in_openai_shape(client):
+    response = client.get("/v1/models?x=1")
+    assert response.status_code == 400 and response.json()["error"]["param"] == "query.x"
+
+
+def openai_error(response, status: int) -> dict:
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"} and error["message"]
+    return error
+
+
+def test_a_declared_oversize_chat_body_is_a_413_in_openai_shape(client_with):
+    client = client_with(security={"max_chat_body_bytes": 16 * 1024})
+    messages = [{"role": "user", "content": "x" * 20000}]
+    response = client.post("/v1/chat/completions", json={"model": "cardrag", "messages": messages})
+    assert response.request.headers["content-length"]
+    assert openai_error(response, 413)["type"] == "invalid_request_error"
+
+
+def test_rate_limits_on_the_chat_routes_are_429s_in_openai_shape(client_with):
+    client = client_with(security={"rate_limit": "1/minute"})
+    assert client.get("/v1/models").status_code == 200
+    limited = client.get("/v1/models")
+    assert openai_error(limited, 429)["code"] == "rate_limit_exceeded"
+    assert int(limited.headers["retry-after"]) > 0
+    assert "detail" in client.get("/v1/cards/dropout").json()  # the rest keeps its shape

@@ -75,6 +75,18 @@ def test_keys_never_appear_in_logs(keyed, caplog):
     assert KEY not in logged and wrong not in logged and OTHER_KEY not in logged  # ... never a key
 
 
+@pytest.mark.parametrize(("method", "path"), [
+    ("POST", "/v1/chat/completions"), ("GET", "/v1/models"), ("GET", "/v1/models/cardrag"),
+])  # fmt: skip
+def test_the_chat_routes_send_their_401_in_openai_shape(keyed, method, path):
+    response = keyed.request(method, path, json={"model": "cardrag", "messages": []})
+    assert response.status_code == 401
+    error = response.json()["error"]
+    assert error["code"] == "invalid_api_key" and "API key" in error["message"]
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    assert "detail" in keyed.get("/v1/models-not").json()  # other paths keep {"detail"}
+
+
 def test_settings_never_show_keys(monkeypatch):
     monkeypatch.setenv("CARDRAG_API_KEYS", f"{KEY}, {OTHER_KEY} ,")
     settings = Settings()
