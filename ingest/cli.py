@@ -87,7 +87,8 @@ def ingest(
     allow_empty: Annotated[
         bool,
         typer.Option("--allow-empty",
-                     help="Sync even when there is no deck file: removes every card."),
+                     help="Sync even when the corpus folder holds no deck file: removes "
+                     "every corpus card."),
     ] = False,
     as_json: JsonOption = False,
     verbose: Annotated[
@@ -100,8 +101,8 @@ def ingest(
     The served index is replaced atomically when the new one is complete; a run
     that is interrupted leaves it as it was, and the next run does the work.
 
-    No deck file at all is refused (an empty or mistyped corpus folder would
-    remove every card) unless --allow-empty."""
+    A corpus folder without a deck file is refused (an empty or mistyped path
+    would remove every corpus card) unless --allow-empty."""
     from rag.decks import DeckLibrary
 
     if verbose:

@@ -91,16 +91,17 @@ class DeckLibrary:
         return all_cards(self.decks())
 
     def cards_to_ingest(self, allow_empty: bool = False) -> list[Card]:
-        """Every card, for an ingest. No deck file at all, in the corpus folder or among the
-        imported decks, is refused (EmptyCorpus) unless `allow_empty`: the sync would remove
-        every card from the index, and an empty or mistyped corpus path looks just like it."""
+        """Every card, for an ingest. A corpus folder without a deck file is refused
+        (EmptyCorpus) unless `allow_empty`: the sync would remove every corpus card from the
+        index, and an empty or mistyped corpus path looks just like it. Imported decks do
+        not vouch for it: with them, a mistyped path would silently keep only theirs."""
         cards = self.all_cards()
-        if not cards and not allow_empty:
+        if not allow_empty and not deck_paths(self.corpus_dir):
+            kept = "every card" if not cards else "every card but the imported decks'"
             raise EmptyCorpus(
-                f"{self.corpus_dir}: no deck files (*.yaml, *.yml) there or in "
-                f"{self.imported_dir}; an ingest would remove every card from the index, so "
-                "nothing was changed. Check the corpus path, or pass --allow-empty to empty "
-                "the index on purpose"
+                f"{self.corpus_dir}: no deck files (*.yaml, *.yml); an ingest would remove "
+                f"{kept} from the index, so nothing was changed. Check the corpus path, or "
+                "pass --allow-empty to sync without corpus decks on purpose"
             )
         return cards
 

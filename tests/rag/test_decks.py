@@ -170,13 +170,18 @@ def test_an_ingest_of_no_deck_file_is_refused_unless_asked_for(components, setti
     assert cards == [] and report.removed == count and components.store.count() == 0
 
 
-def test_imported_decks_alone_are_a_corpus_to_ingest(components, settings, tmp_path):
-    """An ingest syncs corpus/ and the imported decks as one card set (an import does the
-    same), so imported decks are deck files: with them, an empty corpus folder is synced."""
+def test_imported_decks_do_not_vouch_for_an_empty_corpus_folder(components, settings, tmp_path):
+    """An ingest syncs corpus/ and the imported decks as one card set: with imported decks,
+    a mistyped corpus path would silently drop every corpus card. Refused unless asked."""
     import_csv(components)
+    count = components.store.count()
     empty = tmp_path / "empty"
     empty.mkdir()
-    cards, _ = DeckLibrary(empty, settings.data_dir / "decks").ingest(components.indexer)
+    library = DeckLibrary(empty, settings.data_dir / "decks")
+    with pytest.raises(EmptyCorpus, match="every card but the imported decks'"):
+        library.ingest(components.indexer)
+    assert components.store.count() == count
+    cards, _ = library.ingest(components.indexer, allow_empty=True)
     assert {c.deck for c in cards} == {"hardware"} and components.store.count() == 3
 
 
