@@ -11,8 +11,9 @@ Middleware, outermost first (each is installed here from settings):
   HeadAsGet       HEAD answered as GET without the body
 
 Errors from middleware and routes alike are in the route's shape: OpenAI's on the chat
-routes, {"detail"} elsewhere (api.openai_errors). Every API route refuses query parameters
-it does not read (api.query_params). The chat page is the router's fallback, not a mount
+routes, {"detail"} elsewhere (api.openai_errors). cardrag's own API routes refuse query
+parameters they do not read (api.query_params); the OpenAI-compatible routes and /healthz
+ignore them, as OpenAI's API does. The chat page is the router's fallback, not a mount
 at "/": a mount there matched every path, so a known API path with a wrong method got the
 page's 404 (or its 405 "GET, HEAD") instead of a 405 naming the route's methods.
 """
@@ -91,8 +92,10 @@ def create_app(settings: Settings, components: Components | None = None) -> Fast
     exact = [Depends(exact_query)]
     for module in (search, ask, cards, decks, quiz):
         app.include_router(module.router, responses=COMMON_ERRORS, dependencies=exact)
-    app.include_router(chat.router, responses=OPENAI_COMMON_ERRORS, dependencies=exact)
-    app.include_router(health.router, dependencies=exact)
+    # The OpenAI-compatible routes and the health probe ignore query parameters they do not
+    # read, as OpenAI's API does: clients and monitors add their own (?api-version=, ?_=).
+    app.include_router(chat.router, responses=OPENAI_COMMON_ERRORS)
+    app.include_router(health.router)
     _install_middleware(app, settings)
     # What no route matches, not even by path alone (a wrong method: 405), is the page's.
     app.router.default = ChatPage(settings.server.frame_ancestors)
@@ -127,7 +130,9 @@ def _install_middleware(app: FastAPI, settings: Settings) -> None:
             allow_origins=security.cors_origins,
             allow_credentials=False,
             allow_methods=["GET", "POST", "DELETE"],
-            allow_headers=["Authorization", "X-API-Key", "Content-Type", REQUEST_ID_HEADER],
+            # Any request header: OpenAI's SDKs send their own (X-Stainless-*), and origins,
+            # not headers, are what is restricted (no credentials either).
+            allow_headers=["*"],
             expose_headers=[REQUEST_ID_HEADER, "Retry-After"],
             max_age=600,
         )

@@ -76,7 +76,7 @@ class ChatCompletionRequest(BaseModel):
         "assistant turns are the history. System messages are ignored: cardrag's "
         "instructions are its own.",
     )
-    stream: StrictBool = False
+    stream: StrictBool | None = None  # null, as OpenAI's spec allows: not streamed
     n: StrictInt | None = None
     tools: list[Any] | None = None
     functions: list[Any] | None = None

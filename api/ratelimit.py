@@ -55,7 +55,8 @@ class RateLimitMiddleware:
         try:
             self.limiter._check_request_limit(request, None, in_middleware=True)
         except RateLimitExceeded as exc:
-            message = f"rate limit exceeded ({exc.detail}); retry after Retry-After seconds"
+            # Shown as is by the chat page: words for a person, the seconds are in Retry-After.
+            message = f"rate limit reached ({exc.detail}); try again in a moment"
             response = error_response(scope["path"], 429, message, code="rate_limit_exceeded")
             self.limiter._inject_asgi_headers(response.headers, request.state.view_rate_limit)
             await response(scope, receive, send)

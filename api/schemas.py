@@ -3,7 +3,14 @@
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
 from rag.answer import Answer
 from rag.cards import SLUG_PATTERN, Difficulty
@@ -25,6 +32,16 @@ NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f-\x9f]*$"
 NO_CONTROL_CHARACTERS_BUT_LINES = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
 _FORBIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _FORBIDDEN_IN_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+_LINE_BREAKS = re.compile(r"[\t\n\r]+")
+
+
+def one_line(value: object) -> object:
+    """A question pasted as several lines (or sent so by a chat UI: Open WebUI's title and
+    follow-up prompts are) reads as one: line breaks and tabs become spaces before the
+    length and control-character checks. Anything else is left for them to judge."""
+    return _LINE_BREAKS.sub(" ", value) if isinstance(value, str) else value
 
 
 def plain_text(value: str) -> str:
@@ -63,10 +80,11 @@ Question = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_QUESTION_CHARS),
     AfterValidator(plain_text),
+    BeforeValidator(one_line),  # last listed, so it runs first
     Field(
         description="A free-text question: 1 to 1,000 characters once surrounding whitespace "
-        "is stripped, no control characters.",
-        json_schema_extra={"pattern": NO_CONTROL_CHARACTERS},
+        "is stripped; line breaks and tabs read as spaces, no other control characters.",
+        json_schema_extra={"pattern": NO_CONTROL_CHARACTERS_BUT_LINES},
     ),
 ]
 TopK = Annotated[int, Field(ge=1, le=20, description="How many cards to retrieve (1-20).")]

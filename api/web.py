@@ -7,6 +7,7 @@ and `frame-ancestors` (settings.server.frame_ancestors) says which sites may emb
 
 from pathlib import Path
 
+from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
@@ -30,6 +31,11 @@ class ChatPage(StaticFiles):
         self.policy = page_policy(frame_ancestors)
 
     async def get_response(self, path: str, scope: Scope) -> Response:
+        # The page is the app's fallback (api.app): a POST to a path that is neither an API
+        # route nor a page file (an OpenAI client given a base URL without /v1) is a 404,
+        # not StaticFiles' 405 "GET, HEAD", which would blame the method.
+        if scope["method"] not in ("GET", "HEAD") and self.lookup_path(path)[1] is None:
+            raise HTTPException(status_code=404)
         response = await super().get_response(path, scope)
         response.headers["Content-Security-Policy"] = self.policy
         response.headers["X-Content-Type-Options"] = "nosniff"

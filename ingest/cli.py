@@ -202,7 +202,8 @@ def export(
         data = export_cards(cards, fmt, name)
         target = output or Path(f"{name}.{fmt}")
         _write_file(target, data)
-    out.print(f"{len(cards)} cards written to {target}", highlight=False)
+    noun = "card" if len(cards) == 1 else "cards"
+    out.print(f"{len(cards)} {noun} written to {target}", highlight=False)
 
 
 def _cards_to_export(
@@ -355,15 +356,22 @@ def serve(
 def search(
     question: Annotated[str, typer.Argument(help="What to look for.")],
     k: TopKOption = None,
+    min_score: Annotated[
+        float | None,
+        typer.Option(min=-1.0, max=1.0,
+                     help=r"Hide cards below this cosine \[default: retrieval.search_min_score]."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Show the cards closest to a question (no LLM involved)."""
+    """Show the cards closest to a question (no LLM involved), above the same floor as
+    GET /v1/search."""
     with cli_errors():
         _require_question(question)
         settings = Settings()
         retriever = _index_components(settings).retriever
         searched = retriever.read_and_search(question, k or settings.retrieval.top_k)
-    hits, corrected = searched.hits, searched.correction
+    floor = settings.retrieval.search_min_score if min_score is None else min_score
+    hits, corrected = [h for h in searched.hits if h.score >= floor], searched.correction
     if as_json:
         from api.schemas import SearchResult
 
@@ -372,6 +380,9 @@ def search(
         return
     if corrected:
         out.print(f"Showing results for: {corrected}")
+    if not hits:
+        out.print(f"No card scores {floor:g} or more; --min-score lowers the floor.")
+        return
     table = Table("score", "card", "question", "topic", "difficulty")
     for hit in hits:
         c = hit.card

@@ -71,6 +71,16 @@ def test_search_and_ask_json(env):
     assert ask["refused"] is False and ask["citations"][0]["n"] == 1
 
 
+def test_search_hides_cards_below_the_floor_as_the_api_does(env):
+    run("ingest")
+    shown = json.loads(run("search", "sourdough oven temperature", "--json").stdout)["results"]
+    every = run("search", "sourdough oven temperature", "--json", "--min-score", "-1")
+    everything = json.loads(every.stdout)["results"]
+    assert len(everything) == 5 and len(shown) < 5
+    assert all(r["score"] >= 0.24 for r in shown)
+    assert "--min-score lowers the floor" in run("search", "sourdough oven temperature").stdout
+
+
 def test_searching_cards_another_encoder_embedded_says_to_ingest_again(env, monkeypatch):
     assert run("ingest").exit_code == 0  # the hashing fake's vectors
     monkeypatch.setenv("CARDRAG_EMBEDDER__BACKEND", "onnx")  # the bundled encoder

@@ -18,7 +18,7 @@ ASK = {"question": "What is dropout?"}
 
 @pytest.mark.parametrize("question", [
     "", "   ", "\t\n ", "x" * 1001, "what is\x00 dropout", "what is \x1b[31mdropout",
-    "what is\ndropout?", "drop\x85out", "del\x7f",
+    "what is\ndrop\x0bout", "drop\x85out", "del\x7f",
 ])  # fmt: skip
 def test_bad_questions_get_a_422_with_a_message(client, question):
     response = client.post("/v1/ask", json={"question": question})
@@ -250,7 +250,6 @@ def test_line_breaks_and_tabs_are_fine_in_text_of_several_lines(client):
     ("GET", "/v1/facets?topic=x", "topic"),
     ("GET", "/v1/decks?x=1", "x"),
     ("GET", "/v1/decks/mlops/export?format=csv&bogus=1", "bogus"),
-    ("GET", "/healthz?verbose=1", "verbose"),
     ("GET", "/v1/cards/dropout?x=1", "x"),
     ("POST", "/v1/quiz/next?seen=dropout", "seen"),
     ("GET", "/v1/search?q=a&q=b", "q"),
@@ -270,9 +269,39 @@ def test_list_parameters_may_repeat(client):
     assert found and {r["topic"] for r in found} <= {"regularization", "optimization"}
 
 
-def test_chat_routes_refuse_unknown_query_parameters_in_openai_shape(client):
-    response = client.get("/v1/models?x=1")
-    assert response.status_code == 400 and response.json()["error"]["param"] == "query.x"
+def test_the_openai_routes_and_the_health_probe_ignore_query_parameters(client):
+    # As OpenAI's API does: clients and monitors add their own (?api-version=, ?_=).
+    assert client.get("/healthz?_=1").status_code == 200
+    assert client.get("/v1/models?_=1").status_code == 200
+    body = {"model": "cardrag", "messages": [{"role": "user", "content": "What is dropout?"}]}
+    assert client.post("/v1/chat/completions?api-version=1", json=body).status_code == 200
+
+
+def test_a_question_of_several_lines_reads_as_one(client):
+    # Pasted paragraphs, Shift+Enter in the page, chat UIs' multi-line prompts.
+    answer = client.post("/v1/ask", json={**ASK, "question": "What is\r\n\tdropout?"})
+    assert answer.status_code == 200
+    found = client.get("/v1/search", params={"q": "what is\ndropout"})
+    assert found.status_code == 200 and found.json()["results"]
+    messages = [{"role": "user", "content": "What is\ndropout?"}]
+    chat = client.post("/v1/chat/completions", json={"model": "cardrag", "messages": messages})
+    assert chat.status_code == 200, chat.text
+    assert client.post("/v1/ask", json={**ASK, "question": "What\n\x00is"}).status_code == 422
+
+
+def test_stream_null_is_not_streamed(client):
+    body = {"model": "cardrag", "stream": None,
+            "messages": [{"role": "user", "content": "What is dropout?"}]}  # fmt: skip
+    response = client.post("/v1/chat/completions", json=body)
+    assert response.status_code == 200 and response.json()["object"] == "chat.completion"
+
+
+@pytest.mark.parametrize("path", ["/v1/completions", "/v1/embeddings", "/nonexistent"])
+def test_a_post_to_an_unknown_path_is_a_404(client, path):
+    # Not the page's 405 "GET, HEAD": an OpenAI client given a base URL without /v1 must
+    # learn that the path is wrong, not the method.
+    assert client.post(path, json={}).status_code == 404
+    assert client.post("/", json={}).status_code == 405  # the page itself is GET only
 
 
 def openai_error(response, status: int) -> dict:

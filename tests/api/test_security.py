@@ -127,6 +127,17 @@ def test_cors_allows_only_the_configured_origins_without_credentials(client_with
     assert "access-control-allow-origin" not in other.headers
 
 
+def test_cors_preflight_allows_the_headers_openai_sdks_send(client_with):
+    """The openai SDKs add X-Stainless-* headers to every request; a browser front end on an
+    allowed origin must get past the preflight with them."""
+    client = client_with(security={"cors_origins": "https://notes.example.org"})
+    preflight = client.options("/v1/chat/completions", headers={
+        "Origin": "https://notes.example.org", "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization, content-type, x-stainless-os, "
+                                          "x-stainless-lang, x-stainless-retry-count"})  # fmt: skip
+    assert preflight.status_code == 200, preflight.text
+
+
 def test_cors_preflight_allows_every_method_the_api_routes_use(client_with):
     """A front end on an allowed origin may remove a deck (DELETE /v1/decks/{name})."""
     client = client_with(security={"cors_origins": "https://notes.example.org"})
