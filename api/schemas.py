@@ -15,7 +15,7 @@ from pydantic import (
 from rag.answer import Answer
 from rag.cards import SLUG_PATTERN, Difficulty
 from rag.export import ExportFormat
-from rag.hits import CardFilters, ScoredCard
+from rag.hits import FILTER_VALUE_MAX_CHARS, CardFilters, ScoredCard
 from rag.limits import MAX_LEARNER_ANSWER_CHARS, MAX_QUESTION_CHARS
 from rag.llm import Message
 
@@ -92,8 +92,11 @@ TopK = Annotated[int, Field(ge=1, le=20, description="How many cards to retrieve
 # booleans and numbers, and lax parsing read "k": true as 1 and "stream": "yes" as on.
 # Query strings carry only text, so the models that read them stay lax ("?k=5").
 STRICT_BODY = ConfigDict(extra="forbid", strict=True)
+FilterValue = Annotated[
+    str, StringConstraints(pattern=SLUG_PATTERN, max_length=FILTER_VALUE_MAX_CHARS)
+]
 FilterValues = Annotated[
-    list[Annotated[str, StringConstraints(pattern=SLUG_PATTERN, max_length=80)]],
+    list[FilterValue],
     Field(max_length=20, description="Allowed values (OR-ed); an unknown one matches nothing."),
 ]
 Difficulties = Annotated[list[Difficulty], Field(max_length=3)]

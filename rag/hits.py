@@ -15,7 +15,7 @@ from llama_index.core.vector_stores import (
 from rag.cards import DIFFICULTIES, SLUG_PATTERN, Card
 from rag.errors import CardragError
 
-FILTER_VALUE_MAX_CHARS = 80  # as the HTTP API's schema (api.schemas.FilterValues)
+FILTER_VALUE_MAX_CHARS = 80  # one filter value; the HTTP API's schema uses it too
 _SLUG = re.compile(SLUG_PATTERN)
 
 
