@@ -66,7 +66,9 @@ class CardragOptions(CardFilterParams):
 
 
 class ChatCompletionRequest(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    # The example fills Swagger's "Try it out" (/docs) with a request that works.
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [
+        {"model": MODEL_ID, "messages": [{"role": "user", "content": "What does dropout do?"}]}]})
 
     model: str = Field(min_length=1, max_length=200, description=f'"{MODEL_ID}".')
     messages: list[ChatMessageIn] = Field(

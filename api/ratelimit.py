@@ -5,8 +5,10 @@ it is ours, because neither of slowapi 0.1.10's middlewares works here: both loo
 endpoint by scanning `app.routes`, where FastAPI (>= 0.116) lists included routers rather
 than their endpoints, so every route came out "exempt" and nothing was ever limited; and the
 pure-ASGI one also re-sends the response start with every body chunk, which breaks streamed
-responses. Ours calls the Limiter's own check (the call slowapi's middlewares make) for every
-path but /healthz, and is pure ASGI. Everything is built in create_app from settings;
+responses. Ours calls the Limiter's own check (the call slowapi's middlewares make) for the
+API's routes (/v1/...), and is pure ASGI. The chat page's files, the docs, /metrics and
+/healthz cost next to nothing and are not counted: loading the page took 4-5 requests of a
+caller's budget before its first question. Everything is built in create_app from settings;
 slowapi's decorators would fix the limits at import time.
 """
 
@@ -18,8 +20,15 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.openai_errors import error_response
-from api.security import CALLER_SCOPE_KEY, OPEN_PATHS
+from api.security import CALLER_SCOPE_KEY
 from rag.settings import SecuritySettings
+
+LIMITED_PREFIX = "/v1/"
+
+
+def is_limited(path: str) -> bool:
+    """Whether a request draws on its caller's budget: the API's routes do."""
+    return path.startswith(LIMITED_PREFIX)
 
 
 def caller_key(request: Request) -> str:
@@ -48,7 +57,7 @@ class RateLimitMiddleware:
         self.limiter = limiter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in OPEN_PATHS or not self.limiter.enabled:
+        if scope["type"] != "http" or not is_limited(scope["path"]) or not self.limiter.enabled:
             await self.app(scope, receive, send)
             return
         request = Request(scope)

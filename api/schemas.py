@@ -159,7 +159,7 @@ class CardQuery(CardFilterParams):
 class SearchParams(CardQuery):
     """The query string of GET /v1/search."""
 
-    q: Question
+    q: Annotated[Question, Field(examples=["why do transformers use layernorm"])]
     min_score: float | None = Field(
         None, ge=-1.0, le=1.0, description="Cosine floor; default: the calibrated one."
     )
@@ -175,7 +175,10 @@ class Turn(BaseModel):
 
 
 class AskRequest(CardQuery):
-    model_config = STRICT_BODY
+    # The example fills Swagger's "Try it out" (/docs); without it the body is generated
+    # from the question's pattern, an unusable string.
+    model_config = ConfigDict(**STRICT_BODY, json_schema_extra={"examples": [
+        {"question": "Why do transformers use LayerNorm rather than BatchNorm?", "k": 5}]})
 
     question: Question
     history: list[Turn] = Field(
@@ -310,7 +313,8 @@ CardIds = Annotated[
 
 
 class ExportRequest(BaseModel):
-    model_config = STRICT_BODY
+    model_config = ConfigDict(**STRICT_BODY, json_schema_extra={"examples": [
+        {"card_ids": ["dropout", "batchnorm-vs-layernorm"], "format": "csv"}]})
 
     card_ids: CardIds = Field(
         min_length=1, description="Cards to export, e.g. the citations of an /v1/ask answer."
@@ -344,7 +348,8 @@ class QuizNextResponse(BaseModel):
 
 
 class QuizGradeRequest(BaseModel):
-    model_config = STRICT_BODY
+    model_config = ConfigDict(**STRICT_BODY, json_schema_extra={"examples": [
+        {"card_id": "dropout", "answer": "It switches off random units while training."}]})
 
     card_id: Annotated[str, StringConstraints(min_length=1, max_length=120)]
     answer: LearnerAnswer

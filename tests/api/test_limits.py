@@ -120,6 +120,15 @@ def test_a_caller_over_its_budget_gets_a_429_with_retry_after(client_with):
     assert all(client.get("/healthz").status_code == 200 for _ in range(5))
 
 
+def test_the_page_and_the_docs_do_not_spend_the_budget(client_with):
+    # Loading the chat page took 4-5 requests of a caller's budget before its first question.
+    client = client_with(security={"rate_limit": "2/minute"})
+    for path in ("/", "/app.js", "/style.css", "/docs", "/openapi.json", "/metrics") * 2:
+        assert client.get(path).status_code == 200, path
+    statuses = [client.get("/v1/cards/dropout").status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+
+
 def test_budgets_are_per_key(client_with):
     client = client_with(api_keys=f"{KEY},{OTHER_KEY}", security={"rate_limit": "2/minute"})
     first, second = {"X-API-Key": KEY}, {"Authorization": f"Bearer {OTHER_KEY}"}

@@ -257,3 +257,21 @@ def test_quiz_asks_a_card_grades_the_answer_and_cites_the_card(page, live_server
     page.click("#quiz-stop")
     expect(page.locator("#quiz")).to_be_hidden()
     assert page.console_errors == []
+
+
+def test_the_docs_page_works_offline_and_tries_a_working_example(page, live_server, fake_llm):
+    # Swagger UI comes from fastapi-offline's wheel; a request for any other host fails here.
+    outside = []
+    page.route("**/*", lambda route: (outside.append(route.request.url) or route.abort())
+               if not route.request.url.startswith(live_server) else route.continue_())
+    fake_llm.enqueue(REPLY)
+    page.goto(f"{live_server}/docs")
+    operation = page.locator(".opblock-post").filter(has_text="/v1/ask").first
+    operation.locator(".opblock-summary").click()
+    operation.locator(".try-out__btn").click()
+    body = operation.locator("textarea.body-param__text")
+    expect(body).to_contain_text("LayerNorm")  # the request's example, not pattern noise
+    operation.locator(".execute").click()
+    status = operation.locator(".live-responses-table tr.response .response-col_status")
+    expect(status.first).to_have_text("200")
+    assert outside == []
