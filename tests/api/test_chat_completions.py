@@ -89,17 +89,26 @@ def test_sampling_parameters_and_unknown_fields_are_accepted(client, fake_llm):
     assert response.status_code == 200, response.text
 
 
-def test_a_failure_inside_a_stream_is_an_openai_error_event(
-    client, components, monkeypatch, caplog
-):
-    def broken(*args, **kwargs):
-        raise RuntimeError("index went away")
+def stream_failing_with(client, components, monkeypatch, error: Exception):
+    """The data lines of a streamed chat completion whose answer raises `error`, and the
+    response."""
 
-    monkeypatch.setattr(components.answerer, "ask", broken)
+    def failing(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(components.answerer, "ask", failing)
     body = {"model": "cardrag", "messages": [{"role": "user", "content": QUESTION}],
             "stream": True}  # fmt: skip
     with client.stream("POST", "/v1/chat/completions", json=body) as response:
         data = [line[5:].strip() for line in response.iter_lines() if line.startswith("data:")]
+    return data, response
+
+
+def test_a_failure_inside_a_stream_is_an_openai_error_event(
+    client, components, monkeypatch, caplog
+):
+    error = RuntimeError("index went away")
+    data, response = stream_failing_with(client, components, monkeypatch, error)
     assert json.loads(data[0])["choices"][0]["delta"]["role"] == "assistant"
     assert json.loads(data[-1])["error"]["type"] == "server_error"
     assert "index went away" not in " ".join(data)
@@ -108,14 +117,8 @@ def test_a_failure_inside_a_stream_is_an_openai_error_event(
 
 
 def test_a_known_failure_inside_a_stream_says_what_failed(client, components, monkeypatch):
-    def unavailable(*args, **kwargs):
-        raise IndexUnavailable("/srv/data: the collection went away")
-
-    monkeypatch.setattr(components.answerer, "ask", unavailable)
-    body = {"model": "cardrag", "messages": [{"role": "user", "content": QUESTION}],
-            "stream": True}  # fmt: skip
-    with client.stream("POST", "/v1/chat/completions", json=body) as response:
-        data = [line[5:].strip() for line in response.iter_lines() if line.startswith("data:")]
+    unavailable = IndexUnavailable("/srv/data: the collection went away")
+    data, _ = stream_failing_with(client, components, monkeypatch, unavailable)
     error = json.loads(data[-1])["error"]
     assert error["type"] == "server_error" and "card index is unavailable" in error["message"]
     assert "/srv" not in " ".join(data)
