@@ -351,7 +351,7 @@ class QuizGradeRequest(BaseModel):
     model_config = ConfigDict(**STRICT_BODY, json_schema_extra={"examples": [
         {"card_id": "dropout", "answer": "It switches off random units while training."}]})
 
-    card_id: Annotated[str, StringConstraints(min_length=1, max_length=120)]
+    card_id: Annotated[str, StringConstraints(min_length=1, max_length=MAX_CARD_ID_CHARS)]
     answer: LearnerAnswer
 
 

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Path, Query
 
 from api.deps import ComponentsDep
 from api.schemas import (
+    MAX_CARD_ID_CHARS,
     CardListParams,
     CardOut,
     CardPageOut,
@@ -21,7 +22,7 @@ from rag.cards import SLUG_PATTERN
 from rag.catalogue import browse, facets, related_cards
 
 router = APIRouter(tags=["cards"])
-CardId = Annotated[str, Path(pattern=SLUG_PATTERN, max_length=120)]
+CardId = Annotated[str, Path(pattern=SLUG_PATTERN, max_length=MAX_CARD_ID_CHARS)]
 NOT_FOUND = {404: {"model": ErrorResponse, "description": "No card with that id."}}
 
 
