@@ -35,8 +35,8 @@ from api.query_params import exact_query
 from api.ratelimit import RateLimitMiddleware, build_limiter
 from api.request_context import REQUEST_ID_HEADER, RequestContextMiddleware
 from api.routes import ask, cards, chat, decks, health, quiz, search
-from api.schemas import CARD_IDS_JSON_BYTES, ErrorResponse
-from api.security import ApiKeyMiddleware, KeyRing
+from api.schemas import CARD_IDS_JSON_BYTES, ErrorResponse, ValidationErrorResponse
+from api.security import ApiKeyMiddleware, KeyRing, document_keys
 from api.web import ChatPage
 from rag.components import Components, build_components
 from rag.errors import IndexUnavailable
@@ -62,6 +62,9 @@ COMMON_ERRORS = {
 # The same errors in OpenAI's shape, as the chat routes send them (api.openai_errors).
 OPENAI_COMMON_ERRORS = {status: {**error, "model": OpenAIErrorResponse}
                         for status, error in COMMON_ERRORS.items()}  # fmt: skip
+# cardrag's own routes: FastAPI's 422, which api.errors extends with `message`.
+INVALID_REQUEST = {422: {"model": ValidationErrorResponse, "description": "Invalid request: "
+                         "`message` says what is wrong, in one line."}}  # fmt: skip
 
 
 def create_app(settings: Settings, components: Components | None = None) -> FastAPI:
@@ -91,7 +94,8 @@ def create_app(settings: Settings, components: Components | None = None) -> Fast
     install_error_handlers(app)
     exact = [Depends(exact_query)]
     for module in (search, ask, cards, decks, quiz):
-        app.include_router(module.router, responses=COMMON_ERRORS, dependencies=exact)
+        app.include_router(module.router, responses={**COMMON_ERRORS, **INVALID_REQUEST},
+                           dependencies=exact)  # fmt: skip
     # The OpenAI-compatible routes and the health probe ignore query parameters they do not
     # read, as OpenAI's API does: clients and monitors add their own (?api-version=, ?_=).
     app.include_router(chat.router, responses=OPENAI_COMMON_ERRORS)
@@ -121,6 +125,7 @@ def _install_middleware(app: FastAPI, settings: Settings) -> None:
     keyring = KeyRing(settings.api_keys)
     if keyring.enabled:
         app.add_middleware(ApiKeyMiddleware, keyring=keyring)
+        document_keys(app)  # the Authorize button of /docs
         if any(len(key.get_secret_value()) < SHORT_KEY for key in settings.api_keys):
             log.warning("an API key is shorter than %d characters: use long random keys",
                         SHORT_KEY)  # fmt: skip

@@ -21,6 +21,7 @@ from starlette.responses import Response
 
 from api.openai_errors import error_response
 from api.request_context import REQUEST_ID_SCOPE_KEY
+from api.validation import summary
 from rag.errors import (
     CardError,
     CardNotFound,
@@ -77,8 +78,11 @@ class AsciiJSONResponse(JSONResponse):
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        """FastAPI's `detail` list as it was (clients read it), and `message`: the same
+        problems in one line for people (api.validation), which the chat page shows."""
         errors = jsonable_encoder(exc.errors())
-        return AsciiJSONResponse(status_code=422, content={"detail": errors})
+        content = {"detail": errors, "message": summary(errors)}
+        return AsciiJSONResponse(status_code=422, content=content)
 
     @app.exception_handler(CardragError)
     async def domain_error(request: Request, exc: CardragError) -> JSONResponse:

@@ -250,6 +250,19 @@ class ErrorResponse(BaseModel):
     detail: str
 
 
+class ValidationProblem(BaseModel):
+    loc: list[str | int] = Field(description='Where: ["body", "question"], ["query", "k"].')
+    msg: str
+    type: str
+
+
+class ValidationErrorResponse(BaseModel):
+    """A 422: FastAPI's list, as before, and the same problems in one line for people."""
+
+    detail: list[ValidationProblem]
+    message: str = Field(examples=["question: must not be empty"])
+
+
 def citations_of(answer: Answer) -> list[CitationOut]:
     return [CitationOut(**vars(citation)) for citation in answer.citations]
 

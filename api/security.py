@@ -9,7 +9,9 @@ logs) a caller is named by a label ("key-2"), never by the key.
 import hashlib
 import hmac
 from collections.abc import Sequence
+from typing import Any
 
+from fastapi import FastAPI
 from pydantic import SecretStr
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -20,6 +22,16 @@ from api.openai_errors import error_response
 CALLER_SCOPE_KEY = "cardrag.caller"
 OPEN_PATHS = frozenset({"/healthz"})
 UNAUTHORIZED = "missing or invalid API key: send 'Authorization: Bearer <key>' or 'X-API-Key'"
+# The two ways presented_keys reads a key, as OpenAPI security schemes: Swagger UI's
+# Authorize button sends either one (a key in one of them is enough).
+SECURITY_SCHEMES = {
+    "bearerKey": {"type": "http", "scheme": "bearer",
+                  "description": "An API key (CARDRAG_API_KEYS) as `Authorization: Bearer "
+                  "<key>`, as OpenAI SDK clients send theirs."},
+    "headerKey": {"type": "apiKey", "in": "header", "name": "X-API-Key",
+                  "description": "The same key in the `X-API-Key` header."},
+}  # fmt: skip
+_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
 
 
 def _digest(key: str) -> bytes:
@@ -81,3 +93,32 @@ class ApiKeyMiddleware:
             return
         scope[CALLER_SCOPE_KEY] = caller
         await self.app(scope, receive, send)
+
+
+def document_keys(app: FastAPI) -> None:
+    """Declare the keys in the app's OpenAPI schema, so that /docs has an Authorize button
+    and generated clients know to send one. Only for an app that requires keys (create_app
+    calls this only then): the schema describes this server, and one that checks no key
+    would otherwise tell clients and schema-driven tools that a key is needed."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = with_key_schemes(build())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def with_key_schemes(schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema` with SECURITY_SCHEMES declared, and required (either one) by every
+    operation but those of OPEN_PATHS, as ApiKeyMiddleware requires them."""
+    components = schema.setdefault("components", {})
+    components.setdefault("securitySchemes", {}).update(SECURITY_SCHEMES)
+    for path, item in schema.get("paths", {}).items():
+        if path in OPEN_PATHS:
+            continue
+        for method, operation in item.items():
+            if method in _METHODS:
+                operation["security"] = [{name: []} for name in SECURITY_SCHEMES]
+    return schema

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from rag.cards import (
+    DECK_SUFFIXES,
     SLUG_PATTERN,
     Card,
     Deck,
@@ -153,9 +154,14 @@ class DeckLibrary:
         return ImportResult(name, title, len(cards), report, parsed.skipped)
 
     def remove(self, indexer: CardIndexer, name: str) -> tuple[int, IngestReport]:
-        """Remove an imported deck and its cards from the index; returns its card count."""
+        """Remove an imported deck and its cards from the index; returns its card count.
+        A damaged deck file, this deck's or another's, does not stop it (_remove_unread):
+        a deck that no longer parses is exactly the one a user wants gone."""
         with self._lock, indexer.writing():
-            decks = self.decks()
+            try:
+                decks = self.decks()
+            except CardError:
+                return self._remove_unread(indexer, name)
             deck = self._find(decks, name)
             if not self._is_imported(deck):
                 raise CardError(
@@ -163,6 +169,42 @@ class DeckLibrary:
                 )
             report = self._replace(indexer, deck.path, None, [d for d in decks if d is not deck])
         return len(deck.cards), report
+
+    def _remove_unread(self, indexer: CardIndexer, name: str) -> tuple[int, IngestReport]:
+        """Remove an imported deck while some deck file cannot be read (the writer lock is
+        held). The deck is found by its file name, as imports name it, since its own file
+        may be the damaged one, and counted by its cards in the index. The index is then
+        synced with the other decks if they all read once this file is gone; if not, with
+        what it holds now less this deck's cards, copied as they are (nothing re-embedded):
+        syncing with the readable files alone would drop the cards a damaged deck had when
+        it was last ingested. If the sync fails, the file is put back."""
+        path = self._imported_file(name)
+        if path is None:
+            raise DeckNotFound(
+                f"no imported deck named {name!r} (a deck file cannot be read, so the decks "
+                "were not listed; `cardrag decks` names it)"
+            )
+        held = indexer.live.snapshot()[1].all_cards()
+        previous = path.read_bytes()
+        path.unlink()
+        try:
+            try:
+                remaining = all_cards(self.decks())
+            except CardError:
+                remaining = [card for card in held if card.deck != name]
+            report = indexer.sync(remaining, allow_empty=True)
+        except BaseException:
+            write_atomically(path, previous)
+            raise
+        return sum(card.deck == name for card in held), report
+
+    def _imported_file(self, name: str) -> Path | None:
+        """The imported deck file named `name`, if there is one. Only a deck name is looked
+        up: a name such as '../corpus/mlops' must not reach outside the imported decks."""
+        if not DECK_NAME.match(name):
+            return None
+        candidates = (self.imported_dir / f"{name}{suffix}" for suffix in DECK_SUFFIXES)
+        return next((path for path in candidates if path.is_file()), None)
 
     def _replace(
         self, indexer: CardIndexer, path: Path, deck: Deck | None, others: Sequence[Deck]

@@ -73,10 +73,11 @@ def import_deck(
 @router.delete(
     "/v1/decks/{name}",
     response_model=RemoveDeckResponse,
-    dependencies=ReadsDecks,
     responses={404: {"model": ErrorResponse, "description": "No deck with that name."}},
 )
 def remove_deck(name: DeckName, components: ComponentsDep) -> RemoveDeckResponse:
+    """Remove an imported deck, even when a deck file is damaged (this one or another):
+    unlike the other deck routes, it does not need every deck to read (rag.decks)."""
     removed, _ = components.decks.remove(components.indexer, name)
     return RemoveDeckResponse(deck=name, removed=removed)
 

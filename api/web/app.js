@@ -119,8 +119,8 @@ async function postJson(path, body, headers = {}) {
 async function errorMessage(response) {
   try {
     const body = await response.json();
+    if (typeof body.message === "string") return body.message; // a 422, in words for people
     if (typeof body.detail === "string") return body.detail;
-    if (Array.isArray(body.detail) && body.detail[0]?.msg) return body.detail[0].msg;
   } catch {
     // not JSON: fall through to the status line
   }

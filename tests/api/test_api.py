@@ -278,9 +278,10 @@ def test_a_failure_inside_an_ask_stream_is_an_error_event(
 @pytest.mark.parametrize(("method", "path", "allow"), [
     ("GET", "/v1/ask", "POST"),
     ("OPTIONS", "/v1/ask", "POST"),
-    ("DELETE", "/v1/search", "GET"),
+    ("DELETE", "/v1/search", "GET, HEAD"),  # HEAD works wherever GET does (api.head)
     ("PUT", "/v1/decks/mlops", "DELETE"),
-    ("POST", "/healthz", "GET"),
+    ("POST", "/healthz", "GET, HEAD"),
+    ("POST", "/v1/cards/dropout", "GET, HEAD"),
 ])  # fmt: skip
 def test_a_wrong_method_on_an_api_path_is_a_405_naming_the_right_one(
     client, method, path, allow

@@ -2,8 +2,10 @@
 
 from urllib.parse import quote
 
+import numpy as np
 import pytest
 
+from rag.errors import DeckNotFound, IndexBusy
 from rag.importers import parse_file
 from rag.importers.common import to_cards
 from rag.testing import FakeLLM
@@ -124,12 +126,111 @@ def test_a_damaged_deck_file_on_the_server_is_a_5xx_naming_no_path(client, setti
     assert upload(client, CSV.encode()).status_code == 200
     (settings.data_dir / "decks" / "hardware.yaml").write_text("deck: [unclosed")
     responses = [client.get("/v1/decks"), client.get("/v1/decks/mlops/export"),
-                 client.get("/v1/decks/hardware/export"), client.delete("/v1/decks/hardware"),
+                 client.get("/v1/decks/hardware/export"),
                  upload(client, CSV.encode(), deck="other")]  # fmt: skip
     for response in responses:
         assert response.status_code == 503, response.text
         detail = response.json()["detail"]
         assert "deck file is damaged" in detail and str(settings.data_dir) not in detail
+
+
+def held(components, deck: str) -> tuple[list, np.ndarray]:
+    """The index's cards of `deck` and their vectors: what must survive unchanged."""
+    ids = sorted(card.id for card in components.store.all_cards() if card.deck == deck)
+    return components.store.cards(ids), np.array(components.store.vectors(ids))
+
+
+def assert_unchanged(now: tuple[list, np.ndarray], before: tuple[list, np.ndarray]) -> None:
+    """Same cards, same vectors: copied, not embedded again (Chroma hands a copied vector
+    back within float32 rounding)."""
+    assert now[0] == before[0] and now[0]
+    assert now[1].shape == before[1].shape and np.allclose(now[1], before[1], atol=1e-6)
+
+
+def test_a_damaged_imported_deck_can_be_removed(client, settings, components):
+    count = client.get("/healthz").json()["cards"]
+    assert upload(client, CSV.encode()).status_code == 200
+    corpus = held(components, "mlops")
+    damaged = settings.data_dir / "decks" / "hardware.yaml"
+    damaged.write_text("deck: [unclosed")
+    response = client.delete("/v1/decks/hardware")
+    assert response.status_code == 200, response.text
+    assert response.json() == {"deck": "hardware", "removed": 2}
+    assert not damaged.exists()
+    assert client.get("/healthz").json()["cards"] == count
+    assert_unchanged(held(components, "mlops"), corpus)
+    assert client.get("/v1/decks").status_code == 200  # the decks read again
+    assert client.delete("/v1/decks/hardware").status_code == 404
+
+
+def test_removing_a_deck_beside_a_damaged_one_keeps_the_damaged_decks_cards(
+    client, settings, components, monkeypatch
+):
+    """The other deck cannot be read, so the index is synced with what it holds less the
+    removed deck: the damaged deck's cards, ingested before the damage, stay as they were."""
+    count = client.get("/healthz").json()["cards"]
+    assert upload(client, CSV.encode()).status_code == 200
+    assert upload(client, CSV.encode(), deck="spare").status_code == 200
+    before = held(components, "hardware")
+    damaged = settings.data_dir / "decks" / "hardware.yaml"
+    damaged.write_text("deck: [unclosed")
+    reports, sync = [], components.indexer.sync
+
+    def recorded(*args, **kwargs):
+        reports.append(sync(*args, **kwargs))
+        return reports[-1]
+
+    monkeypatch.setattr(components.indexer, "sync", recorded)
+    response = client.delete("/v1/decks/spare")
+    assert response.status_code == 200, response.text
+    assert response.json() == {"deck": "spare", "removed": 2}
+    (report,) = reports  # every other card kept as it was: nothing embedded again
+    assert (report.added, report.updated, report.removed, report.unchanged) == (0, 0, 2, count + 2)
+    assert not (settings.data_dir / "decks" / "spare.yaml").exists()
+    assert damaged.read_text() == "deck: [unclosed"  # left for its owner to repair
+    assert_unchanged(held(components, "hardware"), before)
+    assert client.get("/healthz").json()["cards"] == count + 2
+    found = client.get("/v1/search", params={"q": "matrix accelerator Google", "k": 1,
+                                             "deck": "hardware"}).json()["results"]  # fmt: skip
+    assert found[0]["question"] == "What is a TPU?"
+
+
+def test_a_removal_that_fails_puts_the_damaged_deck_file_back(
+    client, settings, components, monkeypatch
+):
+    assert upload(client, CSV.encode()).status_code == 200
+    damaged = settings.data_dir / "decks" / "hardware.yaml"
+    damaged.write_text("deck: [unclosed")
+
+    def busy(*args, **kwargs):
+        raise IndexBusy("another ingest is writing")
+
+    monkeypatch.setattr(components.indexer, "sync", busy)
+    assert client.delete("/v1/decks/hardware").status_code == 409
+    assert damaged.read_text() == "deck: [unclosed"
+
+
+@pytest.mark.parametrize(("name", "status"), [("mlops", 404), ("no-such-deck", 404)])
+def test_with_a_damaged_deck_only_an_imported_deck_can_be_removed(client, settings, name,
+                                                                  status):  # fmt: skip
+    assert upload(client, CSV.encode()).status_code == 200
+    (settings.data_dir / "decks" / "hardware.yaml").write_text("deck: [unclosed")
+    count = client.get("/healthz").json()["cards"]
+    response = client.delete(f"/v1/decks/{name}")
+    assert response.status_code == status, response.text
+    assert "no imported deck named" in response.json()["detail"]
+    assert client.get("/healthz").json()["cards"] == count
+    assert (settings.corpus_dir / "mlops.yaml").is_file()
+
+
+def test_a_deck_name_cannot_reach_outside_the_imported_decks(settings, components):
+    (settings.data_dir / "decks").mkdir(parents=True)
+    (settings.data_dir / "decks" / "broken.yaml").write_text("deck: [unclosed")
+    outside = settings.data_dir / "victim.yaml"
+    outside.write_text("deck: {}")
+    with pytest.raises(DeckNotFound):
+        components.decks.remove(components.indexer, "../victim")
+    assert outside.is_file()
 
 
 @pytest.mark.skipif(not THEORY_MD.is_file(), reason="shared/external is absent")

@@ -27,6 +27,47 @@ def test_bad_questions_get_a_422_with_a_message(client, question):
     assert response.json()["detail"][0]["msg"]
 
 
+@pytest.mark.parametrize(("method", "url", "body", "message"), [
+    ("POST", "/v1/ask", {"question": "   "}, "question: must not be empty"),
+    ("POST", "/v1/ask", {"question": "x" * 1001}, "question: must be at most 1,000 characters"),
+    ("POST", "/v1/ask", {"question": "a\x07b"}, "question: must not contain control characters"),
+    ("POST", "/v1/ask", {}, "question: is required"),
+    ("POST", "/v1/ask", {**ASK, "k": 21}, "k: must be at most 20"),
+    ("POST", "/v1/ask", {**ASK, "k": "5"}, "k: must be a whole number"),
+    ("POST", "/v1/ask", {**ASK, "colour": "red"}, "colour: unknown field"),
+    ("POST", "/v1/ask", {**ASK, "difficulty": ["trivial"]},
+     "difficulty[0]: must be one of 'easy', 'medium' or 'hard'"),
+    ("POST", "/v1/ask", {**ASK, "topic": ["Not A Slug"]},
+     "topic[0]: must be lower-case letters and digits, joined by '-' or '_'"),
+    ("POST", "/v1/ask", {**ASK, "history": [{"role": "user", "content": "bell\x07"}]},
+     "history[0].content: must not contain control characters (line breaks and tabs are fine)"),
+    ("POST", "/v1/ask", {"question": "", "k": 0},
+     "k: must be at least 1; question: must not be empty"),
+    ("GET", "/v1/search?q=dropout&kk=3", None, "kk: unknown parameter"),
+    ("GET", "/v1/search?q=dropout&k=2&k=3", None, "k: must be given once"),
+])  # fmt: skip
+def test_a_422_says_what_is_wrong_in_one_line_for_people(client, method, url, body, message):
+    """`message` is what the chat page shows; `detail` stays FastAPI's list for programs."""
+    response = client.request(method, url, json=body)
+    assert response.status_code == 422, response.text
+    assert response.json()["message"] == message
+    assert response.json()["detail"][0]["loc"] and response.json()["detail"][0]["msg"]
+
+
+def test_the_schema_documents_the_422_message(client):
+    schema = client.get("/openapi.json").json()
+    invalid = schema["paths"]["/v1/ask"]["post"]["responses"]["422"]["content"]
+    name = invalid["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    assert set(schema["components"]["schemas"][name]["required"]) == {"detail", "message"}
+
+
+def test_a_body_that_is_not_json_is_a_422_saying_so(client):
+    response = client.post("/v1/ask", content=b"{not json",
+                           headers={"content-type": "application/json"})  # fmt: skip
+    assert response.status_code == 422
+    assert response.json()["message"] == "the body is not valid JSON"
+
+
 def test_a_lone_surrogate_is_a_422_not_a_crash(client):
     body = b'{"question": "what is \\ud800 dropout"}'
     response = client.post("/v1/ask", content=body, headers={"content-type": "application/json"})

@@ -64,6 +64,30 @@ def test_missing_and_wrong_keys_get_the_same_401(keyed):
     assert responses[0].status_code == 401
 
 
+def test_the_openapi_schema_declares_the_keys_when_keys_are_set(keyed, client):
+    """So /docs has an Authorize button; without keys nothing is required, so nothing is
+    declared (schema-driven clients and tools would otherwise send or expect a key)."""
+    schema = keyed.get("/openapi.json", headers={"X-API-Key": KEY}).json()
+    schemes = schema["components"]["securitySchemes"]
+    assert {"type": "http", "scheme": "bearer"}.items() <= schemes["bearerKey"].items()
+    assert {"type": "apiKey", "in": "header", "name": "X-API-Key"}.items() \
+        <= schemes["headerKey"].items()  # fmt: skip
+    operations = {(method, path): operation for path, item in schema["paths"].items()
+                  for method, operation in item.items()}  # fmt: skip
+    assert len(operations) > 15
+    for (method, path), operation in operations.items():
+        expected = None if path == "/healthz" else [{"bearerKey": []}, {"headerKey": []}]
+        assert operation.get("security") == expected, (method, path)
+    # What the schema promises is what the middleware does.
+    assert keyed.get("/v1/cards/dropout").status_code == 401
+    assert keyed.get("/v1/cards/dropout", headers={"X-API-Key": KEY}).status_code == 200
+
+    unkeyed = client.get("/openapi.json").json()
+    assert "securitySchemes" not in unkeyed.get("components", {})
+    assert not any("security" in operation for item in unkeyed["paths"].values()
+                   for operation in item.values())  # fmt: skip
+
+
 def test_keys_never_appear_in_logs(keyed, caplog):
     caplog.set_level(logging.DEBUG)
     wrong = "wrong-key-fedcba9876543210"

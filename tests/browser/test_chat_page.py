@@ -9,10 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from api.app import create_app
 from rag.errors import LLMUnavailable
 from rag.testing import FakeLLM
+from tests.api.conftest import KEY
 from tests.live import serve_in_thread
 
 pytestmark = pytest.mark.browser
@@ -158,6 +160,15 @@ def test_an_unreachable_service_is_a_clear_message(page, live_server):
     expect(last_answer(page)).to_contain_text("cannot be reached")
 
 
+def test_a_refused_question_says_why_in_words(page, live_server):
+    # The textarea's maxlength stops typing at 1,000 characters; a script can still send more.
+    page.goto(live_server)
+    page.evaluate("document.querySelector('#question').value = 'x'.repeat(1001)")
+    page.press("#question", "Enter")
+    expect(last_answer(page)).to_have_attribute("data-state", "error")
+    expect(last_answer(page)).to_have_text("question: must be at most 1,000 characters")
+
+
 def test_filters_are_sent_with_the_question(page, live_server):
     page.goto(live_server)
     expect(page.locator("#filter-difficulty option")).to_have_count(4)
@@ -275,3 +286,41 @@ def test_the_docs_page_works_offline_and_tries_a_working_example(page, live_serv
     status = operation.locator(".live-responses-table tr.response .response-col_status")
     expect(status.first).to_have_text("200")
     assert outside == []
+
+
+@pytest.fixture
+def keyed_server(settings, components) -> Iterator[str]:
+    keyed = settings.model_copy(update={"api_keys": [SecretStr(KEY)]})
+    with serve_in_thread(create_app(keyed, components)) as base_url:
+        yield base_url
+
+
+def test_swagger_authorize_sends_the_key(page, keyed_server, fake_llm):
+    # With keys set /docs needs one too: a proxy (or a header extension) adds it to the page,
+    # its files and the schema, as a deployment that shows the docs would. The API calls of
+    # "Try it out" get none from it, so only Authorize can make them pass.
+    def docs_with_key(route):
+        if route.request.url.startswith(f"{keyed_server}/v1/"):
+            return route.continue_()
+        return route.continue_(headers={**route.request.headers, "x-api-key": KEY})
+
+    page.route(f"{keyed_server}/**", docs_with_key)
+    page.goto(f"{keyed_server}/docs")
+    operation = page.locator(".opblock-get").filter(has_text="/v1/cards/{card_id}").first
+    operation.locator(".opblock-summary").click()
+    operation.locator(".try-out__btn").click()
+    operation.locator("input[placeholder='card_id']").fill("dropout")
+    status = operation.locator(".live-responses-table tr.response .response-col_status")
+    operation.locator(".execute").click()
+    expect(status.first).to_have_text("401")
+
+    page.locator(".auth-wrapper .authorize").click()  # the Authorize button
+    dialog = page.locator(".dialog-ux .modal-ux")
+    bearer = dialog.locator(".auth-container").filter(has_text="bearerKey")
+    bearer.locator("input").fill(KEY)
+    bearer.locator("button.authorize").click()
+    dialog.locator("button.close-modal").click()
+    operation.locator(".btn-clear").click()
+    operation.locator(".execute").click()
+    expect(status.first).to_have_text("200")
+    assert all("401" in error for error in page.console_errors)  # only the refused call
