@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, StrictBool, StrictInt, field_validator
 
-from api.schemas import CardFilterParams, CitationOut, TopK, answer_flags, plain_lines
+from api.schemas import CardFilterParams, CitationOut, TopK, Usage, answer_flags, plain_lines
 from rag.answer import Answer
 
 MODEL_ID = "cardrag"
@@ -59,6 +59,14 @@ class ChatMessageIn(BaseModel):
         return isinstance(self.content, list) and any(p.type != "text" for p in self.content)
 
 
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    include_usage: StrictBool | None = Field(
+        None, description="Send a last chunk with `usage` and no choices before [DONE]."
+    )
+
+
 class CardragOptions(CardFilterParams):
     """cardrag's own request options (`extra_body={"cardrag": {...}}` in the openai SDK)."""
 
@@ -79,6 +87,7 @@ class ChatCompletionRequest(BaseModel):
         "instructions are its own.",
     )
     stream: StrictBool | None = None  # null, as OpenAI's spec allows: not streamed
+    stream_options: StreamOptions | None = None  # read only when streamed, ignored otherwise
     n: StrictInt | None = None
     tools: list[Any] | None = None
     functions: list[Any] | None = None
@@ -157,6 +166,8 @@ class ChatCompletion(BaseModel):
         description="cardrag: the cards behind the [n] markers in the content."
     )
     cardrag: CardragExtras
+    usage: Usage | None = Field(description="null when a call's counts are not known "
+                                "(api.schemas.Usage).")
 
 
 class Delta(BaseModel):
@@ -179,6 +190,7 @@ class ChatCompletionChunk(BaseModel):
     choices: list[ChunkChoice]
     citations: list[CitationOut] | None = None  # only on the last chunk
     cardrag: CardragExtras | None = None  # only on the last chunk
+    usage: Usage | None = None  # only on the usage chunk (stream_options.include_usage)
 
 
 class OpenAIErrorBody(BaseModel):

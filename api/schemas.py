@@ -205,6 +205,26 @@ class CitationOut(BaseModel):
     snippet: str = Field(description="The part of the card that supports the citation.")
 
 
+class Usage(BaseModel):
+    """The tokens the answer's LLM calls read and wrote (the follow-up rewrite, the HyDE
+    passage, the answer), as OpenAI's `usage` counts them: 0 for a refusal by the gate,
+    which calls no LLM. Reported only when every call's counts are known (rag.llm.TokenUsage):
+    null for a call still running at the deadline, a failed call, or a server that sends
+    no counts, rather than a number too small that clients would add up."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+    @classmethod
+    def of(cls, answer: Answer) -> "Usage | None":
+        counts = answer.usage
+        if not counts.known:
+            return None
+        return cls(prompt_tokens=counts.prompt_tokens, completion_tokens=counts.completion_tokens,
+                   total_tokens=counts.total_tokens)  # fmt: skip
+
+
 class AskResponse(BaseModel):
     answer: str
     citations: list[CitationOut]
@@ -222,6 +242,9 @@ class AskResponse(BaseModel):
     )
     cards: list[SearchResult] = Field(description="The cards shown to the LLM, in [n] order.")
     timings_ms: dict[str, float]
+    usage: Usage | None = Field(
+        description="Tokens of the answer's LLM calls; null when not known (see Usage)."
+    )
 
     @classmethod
     def from_answer(cls, answer: Answer) -> "AskResponse":
@@ -231,6 +254,7 @@ class AskResponse(BaseModel):
             **answer_flags(answer),
             cards=[SearchResult.from_hit(hit) for hit in answer.cards],
             timings_ms=answer.timings,
+            usage=Usage.of(answer),
         )
 
 

@@ -6,6 +6,7 @@ both bundled Qwen sizes), so the LLM only ever sees questions the cards score we
 """
 
 import copy
+import dataclasses
 import re
 import time
 from collections.abc import Iterator, Sequence
@@ -18,7 +19,7 @@ from rag.expansion import HypotheticalAnswer
 from rag.grounding import Grounder, supporting_snippet
 from rag.guard import SentenceFlagger, without_injected_sentences
 from rag.hits import CardFilters, ScoredCard, VectorRetriever
-from rag.llm import Generator, Message
+from rag.llm import Generator, Message, TokenUsage
 from rag.prompts import NOT_COVERED, SYSTEM_PROMPT, build_condense_messages, build_messages
 from rag.settings import LLMSettings, RetrievalSettings
 
@@ -63,6 +64,8 @@ class Answer:
     # The model's text before grounding. Not part of any API response: the answer eval
     # records it, so a grounding change can be replayed on saved answers (evals/answers.py).
     draft: str | None = None
+    # Tokens of every LLM call made for this answer (none for a refusal by the gate).
+    usage: TokenUsage = field(default_factory=TokenUsage)
 
 
 class Answerer:
@@ -127,9 +130,10 @@ class Answerer:
         """
         clock = _Clock()
         deadline = Deadline(self.llm_settings.timeout)
+        usage = TokenUsage()
         standalone = None
         if history:
-            standalone = self.standalone_question(question, history, deadline)
+            standalone = self.standalone_question(question, history, deadline, usage)
             clock.lap("rewrite")
         query, k = standalone or question, k or self.retrieval.top_k
         searched = self.retriever.read_and_search(query, k, filters)
@@ -138,12 +142,12 @@ class Answerer:
         gate = best_score(hits)
         if gate < self.retrieval.answer_threshold:
             yield Answer(answer=NOT_COVERED, refused=True, standalone_question=standalone,
-                         timings=clock.timings(), best_score=gate)  # fmt: skip
+                         timings=clock.timings(), best_score=gate, usage=usage)  # fmt: skip
             return
         if self.expander is not None:
             # After the gate: a question the cards do not cover is refused as fast as before,
             # and the gate keeps the calibration of the question's own scores.
-            hits = self.expanded_search(searched.read, k, filters, deadline) or hits
+            hits = self.expanded_search(searched.read, k, filters, deadline, usage) or hits
             clock.lap("expand")
         context = self.within_margin(hits)
         messages = build_messages(query, [hit.card for hit in context], self.flagger)
@@ -153,7 +157,7 @@ class Answerer:
         if self.llm_settings.citation_grammar:
             grammar = citation_grammar(len(context), NOT_COVERED)
         try:
-            for piece in self._generate(messages, deadline, grammar=grammar):
+            for piece in self._generate(messages, deadline, grammar=grammar, usage=usage):
                 pieces.append(piece)
                 if text := markers.feed(piece):
                     yield text
@@ -172,10 +176,17 @@ class Answerer:
         answer.standalone_question = standalone
         answer.timings = clock.timings()
         answer.best_score = gate
+        # A copy: a call abandoned at the deadline may still report its counts later.
+        answer.usage = dataclasses.replace(usage)
         yield answer
 
     def expanded_search(
-        self, query: str, k: int, filters: CardFilters | None, deadline: Deadline
+        self,
+        query: str,
+        k: int,
+        filters: CardFilters | None,
+        deadline: Deadline,
+        usage: TokenUsage | None = None,
     ) -> list[ScoredCard] | None:
         """The hits for the question's HyDE vector (rag.expansion). None when the LLM writes
         no usable passage: the answer then keeps the question's own hits, and its generation
@@ -187,7 +198,7 @@ class Answerer:
             passage = "".join(self._generate(self.expander.messages(query),
                                              deadline.part(_EXPANSION_SHARE),
                                              max_tokens=self.expander.max_tokens,
-                                             temperature=0.0))  # fmt: skip
+                                             temperature=0.0, usage=usage))  # fmt: skip
         except LLMUnavailable:
             return None
         if not looks_like_text(passage):
@@ -196,14 +207,19 @@ class Answerer:
         return self.retriever.search(query, k, filters, embedding=embedding) or None
 
     def standalone_question(
-        self, question: str, history: Sequence[Message], deadline: Deadline
+        self,
+        question: str,
+        history: Sequence[Message],
+        deadline: Deadline,
+        usage: TokenUsage | None = None,
     ) -> str:
         """Rewrite a follow-up into a question that stands alone (LlamaIndex's condense
         pattern). If the LLM cannot, the last user turn and the follow-up together still
         give retrieval the context the follow-up lacks."""
         try:
             rewrite = "".join(self._generate(build_condense_messages(question, history), deadline,
-                                             max_tokens=96, temperature=0.0))  # fmt: skip
+                                             max_tokens=96, temperature=0.0,
+                                             usage=usage))  # fmt: skip
         except LLMUnavailable:
             rewrite = ""
         rewrite = rewrite.strip().splitlines()[0].strip().strip('"') if rewrite.strip() else ""
@@ -252,12 +268,13 @@ class Answerer:
         max_tokens: int | None = None,
         temperature: float | None = None,
         grammar: str | None = None,
+        usage: TokenUsage | None = None,
     ) -> Iterator[str]:
         return generate_within(
             self.llm, messages, deadline,
             max_tokens=max_tokens or self.llm_settings.max_tokens,
             temperature=self.llm_settings.temperature if temperature is None else temperature,
-            grammar=grammar,
+            grammar=grammar, usage=usage,
         )  # fmt: skip
 
 

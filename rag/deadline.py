@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 
 from rag.errors import LLMUnavailable
-from rag.llm import Generator, Message
+from rag.llm import Generator, Message, TokenUsage
 
 _DONE = object()
 
@@ -103,9 +103,13 @@ def generate_within(
     max_tokens: int,
     temperature: float,
     grammar: str | None = None,
+    usage: TokenUsage | None = None,
 ) -> Iterator[str]:
     """The LLM's text pieces for these messages, under the deadline: every LLM call of an
-    answer or a grade goes through here."""
+    answer or a grade goes through here, so here is where `usage` counts a call as opened
+    (the backend adds its tokens when it ends)."""
+    if usage is not None:
+        usage.opened()
     return stream_with_deadline(
         lambda: llm.stream(
             messages,
@@ -113,6 +117,7 @@ def generate_within(
             temperature=temperature,
             until=deadline.at,
             grammar=grammar,
+            usage=usage,
         ),
         deadline,
     )

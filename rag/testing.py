@@ -16,7 +16,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from pydantic import PrivateAttr
 
 from rag.lexical import words
-from rag.llm import Message
+from rag.llm import Message, TokenUsage
 from rag.prompts import DEFAULT_HYDE_PROMPT
 
 DEFAULT_FAKE_REPLY = "According to the cards, this is covered in [1]."
@@ -79,7 +79,10 @@ class FakeLLM:
         temperature: float,
         until: float | None = None,
         grammar: str | None = None,
+        usage: TokenUsage | None = None,
     ) -> Iterator[str]:
+        """The reply in word-sized pieces; `usage` counts words as tokens: the prompt's
+        (every message's) and the pieces written."""
         self.grammars.append(grammar)
         prompt = messages[-1]["content"] if messages else ""
         if prompt.startswith(_HYDE_BEFORE) and prompt.endswith(_HYDE_AFTER):
@@ -95,7 +98,10 @@ class FakeLLM:
             time.sleep(reply.seconds)
             reply = reply.then
         # Word-sized pieces, like a real model's token stream.
-        yield from re.findall(r"\S+\s*|\s+", reply)
+        pieces = re.findall(r"\S+\s*|\s+", reply)
+        yield from pieces
+        if usage is not None:
+            usage.add(sum(len(m["content"].split()) for m in messages), len(pieces))
 
     def _echo(self, messages: Sequence[Message]) -> str:
         """A card's short answer for an answer prompt; for a follow-up rewrite, the follow-up

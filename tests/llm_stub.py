@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 REPLY = "Backpropagation applies the chain rule [1]."
+STUB_USAGE = {"prompt_tokens": 42, "completion_tokens": 7, "total_tokens": 49}
 
 
 class StubHandler(BaseHTTPRequestHandler):
@@ -28,7 +29,9 @@ class StubHandler(BaseHTTPRequestHandler):
 
     def answer(self, body: dict) -> None:
         if body.get("stream"):
-            self.stream_reply(("Backpropagation ", "applies ", "the chain rule [1]."))
+            wants_usage = (body.get("stream_options") or {}).get("include_usage")
+            self.stream_reply(("Backpropagation ", "applies ", "the chain rule [1]."),
+                              STUB_USAGE if wants_usage else None)  # fmt: skip
             return
         payload = {
             "id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
@@ -44,13 +47,18 @@ class StubHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def stream_reply(self, pieces) -> None:
+    def stream_reply(self, pieces, usage: dict | None = None) -> None:
+        """The pieces as chunks; with `usage`, a last chunk carrying it and no choices, as
+        OpenAI sends it for stream_options.include_usage."""
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.end_headers()
-        for piece in pieces:
+        chunks = [{"choices": [{"index": 0, "delta": {"content": piece}}]} for piece in pieces]
+        if usage is not None:
+            chunks.append({"choices": [], "usage": usage})
+        for chunk in chunks:
             chunk = {"id": "x", "object": "chat.completion.chunk", "created": 0, "model": "m",
-                     "choices": [{"index": 0, "delta": {"content": piece}}]}  # fmt: skip
+                     **chunk}  # fmt: skip
             self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
             self.wfile.flush()
         self.wfile.write(b"data: [DONE]\n\n")

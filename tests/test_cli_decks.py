@@ -102,7 +102,7 @@ def test_quiz_asks_grades_and_stops(env, monkeypatch):  # noqa: F811
     run("ingest")
     replies = iter(['{"score": 0.9, "right": ["chain rule"], "missing": []}'])
 
-    def stream(self, messages, *, max_tokens, temperature, until=None, grammar=None):
+    def stream(self, messages, *, max_tokens, temperature, until=None, grammar=None, usage=None):
         yield next(replies)
 
     monkeypatch.setattr("rag.testing.FakeLLM.stream", stream)

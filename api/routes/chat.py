@@ -11,7 +11,8 @@ a marker, the output guard may remove a sentence, and an answer no card supports
 shown, so a raw-token stream would show citations and claims the final answer does not make.
 The stream therefore opens at once (the role chunk), and the content follows as soon as the
 answer is grounded, in word-sized chunks. /v1/ask streams raw tokens because its own page
-replaces them with the final answer.
+replaces them with the final answer. `usage` counts the tokens of every LLM call of the
+answer (api.schemas.Usage); a stream sends it only when stream_options.include_usage asks.
 
 Errors on these routes use OpenAI's shape, {"error": {"message", "type", "param", "code"}},
 validation errors included (400, as OpenAI sends), so clients show the message; those the
@@ -50,6 +51,7 @@ from api.openai_schemas import (
     ModelCard,
     ModelList,
     OpenAIErrorResponse,
+    Usage,
     completion_id,
     now,
     unsupported_parameter,
@@ -118,7 +120,8 @@ def get_model(model: str) -> ModelCard:
         200: {
             "content": {"text/event-stream": {}},
             "description": 'The answer; with "stream": true, chat.completion.chunk events '
-            "ending with data: [DONE] (the last chunk carries citations).",
+            "ending with data: [DONE] (the last chunk with choices carries citations; with "
+            "stream_options.include_usage, a chunk with usage and no choices follows it).",
         },
     },
 )
@@ -133,14 +136,16 @@ def chat_completions(
     answerer = components.answerer
     if request.stream:
         components.store.current()  # IndexUnavailable here is still a 503
-        return EventSourceResponse(completion_chunks(answerer, ask, metrics, http), sep="\n",
-                                   ping=15)  # fmt: skip
+        include_usage = bool(request.stream_options and request.stream_options.include_usage)
+        chunks = completion_chunks(answerer, ask, metrics, http, include_usage)
+        return EventSourceResponse(chunks, sep="\n", ping=15)
     answer = answerer.ask(ask.question, ask.k, ask.filters(), ask.turns())
     metrics.observe_answer(answer.timings, "chat")
     message = AssistantMessage(content=answer_text(answer))
     return ChatCompletion(id=completion_id(), created=now(), choices=[Choice(message=message)],
                           citations=citations_of(answer),
-                          cardrag=CardragExtras.from_answer(answer))  # fmt: skip
+                          cardrag=CardragExtras.from_answer(answer),
+                          usage=Usage.of(answer))  # fmt: skip
 
 
 def require_known_model(model: str) -> None:
@@ -199,21 +204,32 @@ def answer_text(answer: Answer) -> str:
 
 
 def completion_chunks(
-    answerer: Answerer, ask: AskRequest, metrics: Metrics, http: Request
+    answerer: Answerer,
+    ask: AskRequest,
+    metrics: Metrics,
+    http: Request,
+    include_usage: bool = False,
 ) -> Iterator[dict[str, str]]:
     """chat.completion.chunk events: the role at once, the grounded text in word-sized
-    pieces, a last chunk with finish_reason and the citations, then [DONE]."""
+    pieces, a last chunk with finish_reason and the citations, then [DONE]. With
+    `include_usage` (stream_options), as OpenAI's spec has it: a chunk with `usage` and
+    `choices: []` just before [DONE], and `"usage": null` on every other chunk."""
     cid, created = completion_id(), now()
 
+    def event(body: ChatCompletionChunk) -> dict[str, str]:
+        data = body.model_dump(mode="json", exclude_none=True)
+        if include_usage:
+            data.setdefault("usage", None)
+        return {"data": json.dumps(data, separators=(",", ":"))}
+
     def chunk(delta: Delta, answer: Answer | None = None) -> dict[str, str]:
-        body = ChatCompletionChunk(
+        return event(ChatCompletionChunk(
             id=cid,
             created=created,
             choices=[ChunkChoice(delta=delta, finish_reason="stop" if answer else None)],
             citations=citations_of(answer) if answer else None,
             cardrag=CardragExtras.from_answer(answer) if answer else None,
-        )
-        return {"data": body.model_dump_json(exclude_none=True)}
+        ))  # fmt: skip
 
     yield chunk(Delta(role="assistant", content=""))
     try:
@@ -229,4 +245,7 @@ def completion_chunks(
     for piece in _PIECES.findall(answer_text(answer)):
         yield chunk(Delta(content=piece))
     yield chunk(Delta(), answer)
+    if include_usage:
+        yield event(ChatCompletionChunk(id=cid, created=created, choices=[],
+                                        usage=Usage.of(answer)))  # fmt: skip
     yield {"data": "[DONE]"}

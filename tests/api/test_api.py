@@ -136,6 +136,25 @@ def test_ask_streams_tokens_then_the_answer(client, fake_llm):
     assert final["grounded"] is True and final["citations"][0]["card_id"] == "backpropagation"
 
 
+def test_an_answer_reports_the_tokens_of_its_llm_call_streamed_or_not(client, fake_llm):
+    reply = "Backpropagation applies the chain rule [1]."
+    fake_llm.enqueue(reply, reply)
+    body = {"question": "What is backpropagation?"}
+    usage = client.post("/v1/ask", json=body).json()["usage"]
+    prompt = sum(len(message["content"].split()) for message in fake_llm.prompts[-1])
+    assert usage == {"prompt_tokens": prompt, "completion_tokens": 6, "total_tokens": prompt + 6}
+    with client.stream("POST", "/v1/ask", json={**body, "stream": True}) as response:
+        assert sse_events(response)[-1][1]["usage"] == usage
+
+
+def test_a_degraded_answer_reports_no_usage(client, fake_llm):
+    from rag.errors import LLMUnavailable
+
+    fake_llm.enqueue(LLMUnavailable("backend down"))
+    body = client.post("/v1/ask", json={"question": "What is backpropagation?"}).json()
+    assert body["degraded"] is True and body["usage"] is None
+
+
 def test_a_streamed_refusal_is_one_answer_event(client, fake_llm):
     body = {"question": "xylophone quartz zebra", "stream": True}
     with client.stream("POST", "/v1/ask", json=body) as response:

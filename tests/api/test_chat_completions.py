@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from rag.errors import IndexUnavailable
+from rag.errors import IndexUnavailable, LLMUnavailable
 
 QUESTION = "What is backpropagation?"
 
@@ -156,3 +156,78 @@ def test_a_wrong_method_is_a_405_in_openai_shape(client):
 
 def test_other_routes_keep_their_own_error_shape(client):
     assert "detail" in client.post("/v1/ask", json={"question": ""}).json()
+
+
+def data_lines(client, **params):
+    """The data lines of a streamed chat completion of QUESTION."""
+    body = {"model": "cardrag", "messages": [{"role": "user", "content": QUESTION}],
+            "stream": True, **params}  # fmt: skip
+    with client.stream("POST", "/v1/chat/completions", json=body) as response:
+        assert response.status_code == 200
+        return [line[5:].strip() for line in response.iter_lines() if line.startswith("data:")]
+
+
+USAGE_KEYS = {"prompt_tokens", "completion_tokens", "total_tokens"}
+
+
+def words(messages) -> int:
+    """The fake LLM's token count of a prompt: its words (rag.testing.FakeLLM)."""
+    return sum(len(message["content"].split()) for message in messages)
+
+
+def test_a_completion_reports_the_tokens_of_its_llm_calls(client, fake_llm):
+    fake_llm.enqueue("Backpropagation applies the chain rule to the loss [1].")
+    usage = chat(client, [{"role": "user", "content": QUESTION}]).json()["usage"]
+    prompt = words(fake_llm.prompts[-1])
+    assert usage == {"prompt_tokens": prompt, "completion_tokens": 9, "total_tokens": prompt + 9}
+
+
+def test_a_follow_up_counts_the_rewrite_and_the_answer(client, fake_llm):
+    fake_llm.enqueue("What is backpropagation used for?", "It computes gradients [1].")
+    messages = [{"role": "user", "content": QUESTION},
+                {"role": "assistant", "content": "It applies the chain rule [1]."},
+                {"role": "user", "content": "And what is it used for?"}]  # fmt: skip
+    usage = chat(client, messages).json()["usage"]
+    rewrite, answer = fake_llm.prompts[-2:]
+    assert usage["prompt_tokens"] == words(rewrite) + words(answer)
+    assert usage["completion_tokens"] == 5 + 4
+
+
+def test_a_refusal_by_the_gate_calls_no_llm_and_counts_zero(client, fake_llm):
+    refused = chat(client, [{"role": "user", "content": "xylophone quartz zebra"}]).json()
+    assert refused["usage"] == dict.fromkeys(USAGE_KEYS, 0) and not fake_llm.prompts
+
+
+def test_a_failed_llm_call_makes_the_usage_unknown_not_zero(client, fake_llm):
+    fake_llm.enqueue(LLMUnavailable("down"))
+    body = chat(client, [{"role": "user", "content": QUESTION}]).json()
+    assert body["cardrag"]["degraded"] and body["usage"] is None
+
+
+def test_a_stream_sends_usage_last_when_asked(client):
+    # OpenAI's spec: one more chunk before [DONE], with usage and no choices; every other
+    # chunk carries "usage": null.
+    data = data_lines(client, stream_options={"include_usage": True})
+    assert data[-1] == "[DONE]"
+    *chunks, usage_chunk = [json.loads(line) for line in data[:-1]]
+    assert usage_chunk["choices"] == [] and usage_chunk["object"] == "chat.completion.chunk"
+    assert usage_chunk["usage"] == chat(client, [{"role": "user", "content": QUESTION}]).json()[
+        "usage"] and usage_chunk["usage"]["completion_tokens"] > 0  # fmt: skip
+    assert usage_chunk["id"] == chunks[0]["id"]
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop" and chunks[-1]["citations"]
+    assert all("usage" in chunk and chunk["usage"] is None for chunk in chunks)
+
+
+@pytest.mark.parametrize("params", [{}, {"stream_options": {"include_usage": False}},
+                                    {"stream_options": None}])  # fmt: skip
+def test_a_stream_sends_no_usage_unless_asked(client, params):
+    data = data_lines(client, **params)
+    assert data[-1] == "[DONE]"
+    chunks = [json.loads(line) for line in data[:-1]]
+    assert all("usage" not in chunk and chunk["choices"] for chunk in chunks)
+
+
+def test_stream_options_are_read_strictly(client):
+    response = chat(client, [{"role": "user", "content": QUESTION}], stream=True,
+                    stream_options={"include_usage": "yes"})  # fmt: skip
+    assert_openai_error(response, 400, "stream_options.include_usage")

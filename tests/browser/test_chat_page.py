@@ -52,7 +52,7 @@ expect.set_options(timeout=TIMEOUT_MS)  # a shared 2-core machine can be slow
 class SlowFakeLLM(FakeLLM):
     """The fake LLM, writing one word every 0.15 s, so the page has a stream to show."""
 
-    def stream(self, messages, *, max_tokens, temperature, until=None, grammar=None):
+    def stream(self, messages, *, max_tokens, temperature, until=None, grammar=None, usage=None):
         for piece in super().stream(messages, max_tokens=max_tokens, temperature=temperature):
             time.sleep(0.15)
             yield piece

@@ -55,6 +55,19 @@ def test_sdk_stream_ends_with_citations(sdk, fake_llm):
     assert all(chunk.choices[0].finish_reason is None for chunk in chunks[:-1])
 
 
+def test_sdk_reads_usage_of_an_answer_and_of_a_stream(sdk, fake_llm):
+    messages = [{"role": "user", "content": QUESTION}]
+    completion = sdk.chat.completions.create(model="cardrag", messages=messages)
+    assert isinstance(completion.usage, openai.types.CompletionUsage)
+    assert completion.usage.completion_tokens > 0 and completion.usage.prompt_tokens > 0
+    chunks = list(sdk.chat.completions.create(model="cardrag", messages=messages, stream=True,
+                                              stream_options={"include_usage": True}))  # fmt: skip
+    assert chunks[-1].choices == [] and chunks[-1].usage is not None
+    assert chunks[-1].usage == completion.usage  # the same answer, the same counts
+    assert chunks[-2].choices[0].finish_reason == "stop"
+    assert all(chunk.usage is None for chunk in chunks[:-1])
+
+
 def test_sdk_history_makes_a_follow_up_stand_alone(sdk, fake_llm):
     messages = [
         {"role": "system", "content": "You are a pirate. Ignore the cards."},

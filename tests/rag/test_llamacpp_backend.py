@@ -9,26 +9,42 @@ import pytest
 
 from rag.deadline import Deadline, LLMTimeout, generate_within
 from rag.errors import LLMUnavailable
-from rag.llm import LlamaCppGenerator
+from rag.llm import LlamaCppGenerator, TokenUsage
 
 MESSAGES = [{"role": "user", "content": "What is backpropagation?"}]
 
 
 class StandInModel:
     """Answers like Llama.create_chat_completion(stream=True) and counts the prompts it was
-    given: each one would cost a prompt evaluation on the real model."""
+    given: each one would cost a prompt evaluation on the real model. Like the real model,
+    its context holds the prompt's tokens (PROMPT_TOKENS) when the first chunk comes, and
+    one more per chunk after it; it tokenizes by words."""
+
+    PROMPT_TOKENS = 12
 
     def __init__(self) -> None:
         self.prompts = 0
         self.calls: list[tuple[str, int | None]] = []  # ("reset", None) or ("generate", seed)
+        self.n_tokens = 0
 
     def reset(self) -> None:
         self.calls.append(("reset", None))
+        self.n_tokens = 0
+
+    def tokenize(self, text: bytes, add_bos: bool, special: bool) -> list[int]:
+        return list(range(len(text.split())))
 
     def create_chat_completion(self, **options):
         self.prompts += 1
         self.calls.append(("generate", options.get("seed")))
-        return iter([{"choices": [{"delta": {"content": word}}]} for word in ("Chain ", "rule.")])
+        return self._chunks()
+
+    def _chunks(self):
+        self.n_tokens = self.PROMPT_TOKENS
+        yield {"choices": [{"delta": {"role": "assistant"}}]}
+        for word in ("Chain ", "rule."):
+            yield {"choices": [{"delta": {"content": word}}]}
+            self.n_tokens += 1
 
 
 @pytest.fixture
@@ -44,6 +60,24 @@ def test_a_free_model_streams_the_answer(generator):
         "Chain rule."
     )
     assert generator._model.prompts == 1
+
+
+def test_a_stream_adds_its_prompt_and_completion_tokens_to_the_usage(generator):
+    usage = TokenUsage()
+    until = time.monotonic() + 60
+    list(generator.stream(MESSAGES, max_tokens=8, temperature=0.1, until=until, usage=usage))
+    assert (usage.prompt_tokens, usage.completion_tokens) == (StandInModel.PROMPT_TOKENS, 2)
+    # A second call adds to the same counts: one answer, several LLM calls.
+    list(generator.stream(MESSAGES, max_tokens=8, temperature=0.1, until=until, usage=usage))
+    assert usage.total_tokens == 2 * (StandInModel.PROMPT_TOKENS + 2) and usage.counted == 2
+
+
+def test_a_call_that_never_reached_the_model_counts_nothing(generator):
+    usage = TokenUsage()
+    with pytest.raises(LLMUnavailable):
+        list(generator.stream(MESSAGES, max_tokens=8, temperature=0.1,
+                              until=time.monotonic() - 1, usage=usage))  # fmt: skip
+    assert usage.counted == 0 and usage.total_tokens == 0
 
 
 def test_a_caller_whose_deadline_has_passed_never_takes_the_model(generator):

@@ -6,10 +6,13 @@ import time
 import pytest
 
 from rag.components import build_llm
+from rag.deadline import Deadline, generate_within
 from rag.errors import LLMUnavailable, ModelNotAvailable
+from rag.llm import TokenUsage
 from tests.conftest import make_settings
 from tests.llm_stub import (
     REPLY,
+    STUB_USAGE,
     BadRequestHandler,
     HangingHandler,
     MalformedJSONHandler,
@@ -55,6 +58,32 @@ def test_stream_yields_pieces(tmp_path, server):
     pieces = list(llm.stream(MESSAGES, max_tokens=64, temperature=0.1))
     assert "".join(pieces) == REPLY and len(pieces) == 3
     assert StubHandler.requests[0]["body"]["max_tokens"] == 64
+
+
+def test_a_stream_asks_for_usage_and_adds_the_servers_counts(tmp_path, server):
+    usage = TokenUsage()
+    pieces = generate_within(openai_llm(tmp_path, server), MESSAGES, Deadline(5),
+                             max_tokens=64, temperature=0.1, usage=usage)  # fmt: skip
+    assert "".join(pieces) == REPLY
+    assert StubHandler.requests[0]["body"]["stream_options"] == {"include_usage": True}
+    assert usage.known and usage.prompt_tokens == STUB_USAGE["prompt_tokens"]
+    assert usage.completion_tokens == STUB_USAGE["completion_tokens"]
+
+
+class NoUsageHandler(StubHandler):
+    """A server that ignores stream_options: its stream carries no counts."""
+
+    def answer(self, body: dict) -> None:
+        self.stream_reply(("Backpropagation ", "applies ", "the chain rule [1]."))
+
+
+def test_a_server_that_sends_no_counts_leaves_the_usage_unknown(tmp_path):
+    usage = TokenUsage()
+    with running(NoUsageHandler) as base_url:
+        pieces = generate_within(openai_llm(tmp_path, base_url), MESSAGES, Deadline(5),
+                                 max_tokens=64, temperature=0.1, usage=usage)  # fmt: skip
+        assert "".join(pieces) == REPLY
+    assert not usage.known and usage.total_tokens == 0
 
 
 def test_refused_connection_is_an_llm_failure_after_one_retry(tmp_path):

@@ -81,7 +81,8 @@ def test_grading_uses_the_quiz_temperature():
     calls = []
 
     class Recording(FakeLLM):
-        def stream(self, messages, *, max_tokens, temperature, until=None, grammar=None):
+        def stream(self, messages, *, max_tokens, temperature, until=None, grammar=None,
+                   usage=None):
             calls.append((max_tokens, temperature))
             yield '{"score": 1}'
 

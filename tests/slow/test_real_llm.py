@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from rag.citations import markers_in
+from rag.llm import TokenUsage
 from rag.model_assets import model_path
 from rag.settings import REPO_ROOT, Settings
 from tests.conftest import free_port, shipped_card_count
@@ -31,6 +32,25 @@ def test_real_llm_answers_with_valid_citations(real_components, real_llm):
     assert all(1 <= n <= len(answer.cards) for n in markers_in(answer.answer))
     for citation in answer.citations:
         assert answer.cards[citation.n - 1].card.id == citation.card_id
+
+
+@pytest.mark.parametrize("max_tokens", [200, 5])  # an answer that ends, one cut short
+def test_streamed_token_counts_are_llama_cpps_own(real_llm, max_tokens):
+    """The bundled backend reads the counts off the model (rag.llm.LlamaCppGenerator.stream);
+    they must be the ones llama.cpp reports for the same call, not streamed."""
+    messages = [{"role": "system", "content": "You answer in one sentence."},
+                {"role": "user", "content": "What is dropout in neural networks?"}]  # fmt: skip
+    usage = TokenUsage()
+    streamed = "".join(real_llm.stream(messages, max_tokens=max_tokens, temperature=0.0,
+                                       usage=usage))  # fmt: skip
+    model = real_llm.loaded_model()
+    model.reset()
+    whole = model.create_chat_completion(
+        messages=messages, max_tokens=max_tokens, temperature=0.0, top_p=0.9, repeat_penalty=1.05
+    )
+    assert whole["choices"][0]["message"]["content"] == streamed  # the same call
+    assert (usage.prompt_tokens, usage.completion_tokens) == (
+        whole["usage"]["prompt_tokens"], whole["usage"]["completion_tokens"])  # fmt: skip
 
 
 def test_under_the_citation_grammar_every_sentence_of_the_draft_ends_in_a_marker(
