@@ -1,12 +1,13 @@
 """Reading decks that others wrote: one module per format, each returning a ParsedFile
 (raw cards with the line, row or note they came from) or raising CardError naming it."""
 
+import codecs
 from collections.abc import Callable
 from pathlib import PurePath
 
 from rag.errors import CardError
 from rag.importers import anki, jsonl, markdown, table
-from rag.importers.common import ParsedFile
+from rag.importers.common import ParsedFile, empty_file
 
 TextParser = Callable[[str, str], ParsedFile]
 TEXT_FORMATS: dict[str, TextParser] = {
@@ -18,6 +19,11 @@ TEXT_FORMATS: dict[str, TextParser] = {
 FORMATS = (*TEXT_FORMATS, "apkg")
 SUFFIXES = {".md": "md", ".markdown": "md", ".csv": "csv", ".tsv": "tsv", ".tab": "tsv",
             ".jsonl": "jsonl", ".ndjson": "jsonl", ".apkg": "apkg"}  # fmt: skip
+# Text with a byte-order mark is decoded by it (spreadsheets save "Unicode text" as UTF-16);
+# UTF-32's marks come first, as UTF-32-LE's begins with UTF-16-LE's. The codecs named read
+# and drop the mark themselves.
+_BYTE_ORDER_MARKS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+                     (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))  # fmt: skip
 
 
 def format_of(filename: str, declared: str | None = None) -> str:
@@ -36,17 +42,43 @@ def format_of(filename: str, declared: str | None = None) -> str:
 
 
 def parse_file(data: bytes, filename: str, declared: str | None = None) -> ParsedFile:
+    """Read a file in its format; an empty file is the same error in every format."""
     fmt = format_of(filename, declared)
     source = PurePath(filename).name
     if fmt == "apkg":
+        if not data:
+            raise empty_file(source)
         return anki.parse(data, source)
-    return TEXT_FORMATS[fmt](decode_text(data, source), source)
+    text = decode_text(data, source)
+    if not text.strip():
+        raise empty_file(source)
+    return TEXT_FORMATS[fmt](text, source)
 
 
 def decode_text(data: bytes, source: str) -> str:
-    """UTF-8 (a byte-order mark is allowed); otherwise an error naming the line."""
+    """UTF-8, or UTF-16/32 when a byte-order mark says so; otherwise an error naming the
+    line and saying what to do."""
+    encoding = next((codec for bom, codec in _BYTE_ORDER_MARKS if data.startswith(bom)),
+                    "utf-8-sig")  # fmt: skip
+    if encoding == "utf-8-sig" and b"\0" in data:  # checked first: it may not decode
+        _refuse_nul(source, data[: data.index(b"\0")].count(b"\n") + 1)
     try:
-        return data.decode("utf-8-sig")
+        text = data.decode(encoding)
     except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise CardError(f"{source}: line {line}: not UTF-8 text") from None
+        read = data[: exc.start].decode(encoding, errors="replace")
+        line = read.count("\n") + 1
+        name = encoding.removesuffix("-sig").upper()
+        raise CardError(f"{source}: line {line}: not {name} text: save it as UTF-8") from None
+    if "\0" in text:
+        _refuse_nul(source, text.count("\n", 0, text.index("\0")) + 1)
+    return text
+
+
+def _refuse_nul(source: str, line: int) -> None:
+    """No text file holds NUL: the file is binary, or UTF-16 saved without a byte-order
+    mark (whose ASCII letters each come with a NUL). Refused rather than dropped, so a
+    question never silently loses what the NUL stood for."""
+    raise CardError(
+        f"{source}: line {line}: a NUL character, so not a text file (or UTF-16 without "
+        "a byte-order mark): save it as UTF-8"
+    )

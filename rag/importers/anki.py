@@ -1,26 +1,22 @@
 """Anki packages (.apkg): a zip holding the collection, an SQLite database.
 
 Read with the standard library (zipfile, sqlite3) because no maintained PyPI package reads
-them: genanki, which cardrag uses for export, only writes. A note's fields are one text
-separated by \\x1f; the field names come from the note type (`col.models` JSON in the
-classic schema genanki writes, the `fields` table in schema 15 and later). Fields are HTML;
-they are turned back into plain text.
+them: genanki, which cardrag uses for export, only writes. Three steps, one module each:
+the collection is taken out of the zip (`anki_package`, size-capped, to a temporary file),
+its tables are read and checked (`anki_collection`), and each note becomes a card here, its
+field HTML turned back into plain text (`anki_text`).
 """
 
-import io
-import json
-import re
-import sqlite3
-import zipfile
+import tempfile
 from contextlib import closing
-from html.parser import HTMLParser
-from pathlib import PurePath
+from pathlib import Path, PurePath
 
 from rag.errors import CardError
-from rag.importers.common import DIFFICULTY_WORDS, ParsedFile, RawCard
+from rag.importers.anki_collection import FIELD_SEPARATOR, Collection, kind, read_collection
+from rag.importers.anki_package import extract_collection, open_read_only
+from rag.importers.anki_text import cloze_answer, cloze_question, has_cloze, html_to_text
+from rag.importers.common import DIFFICULTY_WORDS, ParsedFile, RawCard, skipped_entry, unanswered
 
-FIELD_SEPARATOR = "\x1f"
-MAX_COLLECTION_BYTES = 512 * 1024 * 1024
 # Which note field feeds which card field, by lower-cased field name; first match wins.
 FIELD_NAMES = {
     "question": ("question", "front", "text"),
@@ -29,89 +25,48 @@ FIELD_NAMES = {
     "topic": ("topic",),
     "difficulty": ("difficulty",),
 }
-_CLOZE = re.compile(r"\{\{c\d+::(.*?)(?:::(.*?))?\}\}", re.S)
-_NEWLINE_TAGS = {"br", "div", "p", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6"}
 
 
 def parse(data: bytes, source: str) -> ParsedFile:
-    collection = _collection_bytes(data, source)
-    with closing(sqlite3.connect(":memory:")) as db:
-        try:
-            db.deserialize(collection)
-            fields_by_type = _field_names(db)
-            deck_names = _deck_names(db)
-            notes = db.execute(
-                "SELECT n.id, n.mid, n.tags, n.flds, MIN(c.did) FROM notes n "
-                "LEFT JOIN cards c ON c.nid = n.id GROUP BY n.id ORDER BY n.id"
-            ).fetchall()
-        except (sqlite3.DatabaseError, json.JSONDecodeError, KeyError) as exc:
-            raise CardError(f"{source}: not a readable Anki collection: {exc}") from None
+    with tempfile.TemporaryDirectory(prefix="cardrag-apkg-") as folder:
+        path = Path(folder) / "collection.sqlite"
+        extract_collection(data, source, path)
+        with closing(open_read_only(path)) as db:
+            collection = read_collection(db, source)
+    return _parsed(collection, source)
+
+
+def _parsed(collection: Collection, source: str) -> ParsedFile:
     cards: list[RawCard] = []
     skipped: list[str] = []
-    for number, (note_id, type_id, tags, flds, deck_id) in enumerate(notes, start=1):
-        where = f"{source}: note {number} (id {note_id})"
-        names = fields_by_type.get(type_id)
-        if names is None:
-            raise CardError(f"{where}: its note type {type_id} is not in the collection")
-        values = [html_to_text(value) for value in flds.split(FIELD_SEPARATOR)]
-        card = _note_card(where, dict(zip(names, values, strict=False)), values,
-                          tags.split(), deck_names.get(deck_id, ""))  # fmt: skip
-        if card.long_answer.strip() or card.short_answer.strip():
-            cards.append(card)
+    for number, row in enumerate(collection.notes, start=1):
+        card = _note(collection, row, f"{source}: note {number} (id {row[0]})")
+        if unanswered(card):
+            skipped.append(skipped_entry(card.where, card.question))
         else:
-            skipped.append(f"{where}: {card.question} (no answer)")
-    title = next(iter(deck_names.values()), "") if len(deck_names) == 1 else ""
-    return ParsedFile(title=title or PurePath(source).stem, cards=cards, skipped=skipped)
+            cards.append(card)
+    names = collection.deck_names
+    title = next(iter(names.values()), "") if len(names) == 1 else ""
+    return ParsedFile(title or PurePath(source).stem, cards, skipped, source)
 
 
-def _collection_bytes(data: bytes, source: str) -> bytes:
-    try:
-        package = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
-        raise CardError(f"{source}: not an Anki package (.apkg files are zip archives)") from None
-    with package:
-        names = set(package.namelist())
-        if "collection.anki21b" in names:
-            raise CardError(
-                f"{source}: this package uses the compressed format of Anki 2.1.50+; export it "
-                "again with 'Support older Anki versions' ticked"
-            )
-        name = next((n for n in ("collection.anki21", "collection.anki2") if n in names), None)
-        if name is None:
-            raise CardError(f"{source}: no Anki collection inside the package")
-        if package.getinfo(name).file_size > MAX_COLLECTION_BYTES:
-            raise CardError(f"{source}: the collection is larger than 512 MB")
-        return package.read(name)
+def _note(collection: Collection, row: tuple[object, ...], where: str) -> RawCard:
+    """One note row as a raw card; a note whose values Anki would never write (NULL or
+    BLOB fields, an unknown note type) is an error naming it."""
+    _, type_id, tags, flds, deck_id = row
+    names = collection.fields_by_type.get(type_id)  # type: ignore[arg-type]
+    if names is None:
+        raise CardError(f"{where}: its note type {type_id} is not in the collection")
+    values = [html_to_text(v) for v in _note_text(flds, where, "fields").split(FIELD_SEPARATOR)]
+    deck_name = collection.deck_names.get(deck_id, "")  # type: ignore[arg-type]
+    return _note_card(where, dict(zip(names, values, strict=False)), values,
+                      _note_text(tags, where, "tags").split(), deck_name)  # fmt: skip
 
 
-def _tables(db: sqlite3.Connection) -> set[str]:
-    return {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-
-
-def _field_names(db: sqlite3.Connection) -> dict[int, list[str]]:
-    """Note type id -> its field names in order."""
-    if "fields" in _tables(db):
-        names: dict[int, list[str]] = {}
-        for type_id, _, name in db.execute("SELECT ntid, ord, name FROM fields ORDER BY ntid, ord"):
-            names.setdefault(type_id, []).append(name.lower())
-        return names
-    (models,) = db.execute("SELECT models FROM col").fetchone()
-    return {
-        int(type_id): [f["name"].lower() for f in sorted(model["flds"], key=lambda f: f["ord"])]
-        for type_id, model in json.loads(models).items()
-    }
-
-
-def _deck_names(db: sqlite3.Connection) -> dict[int, str]:
-    """Deck id -> name, for decks that hold cards; sub-decks are joined with '::' (schema
-    15+ stores them with \\x1f)."""
-    used = {row[0] for row in db.execute("SELECT DISTINCT did FROM cards")}
-    if "decks" in _tables(db):
-        rows = db.execute("SELECT id, name FROM decks").fetchall()
-    else:
-        (decks,) = db.execute("SELECT decks FROM col").fetchone()
-        rows = [(int(i), d["name"]) for i, d in json.loads(decks).items()]
-    return {i: name.replace(FIELD_SEPARATOR, "::") for i, name in rows if i in used}
+def _note_text(value: object, where: str, what: str) -> str:
+    if isinstance(value, str):
+        return value
+    raise CardError(f"{where}: its {what} are {kind(value)}, not text")
 
 
 def _note_card(
@@ -125,7 +80,7 @@ def _note_card(
     short, long = picked["short_answer"], picked["long_answer"]
     if not (_has_field(named, "short_answer") or _has_field(named, "long_answer")):
         long = values[1] if len(values) > 1 else ""  # unknown note type: front, back
-    if _CLOZE.search(question):
+    if has_cloze(question):
         filled = cloze_answer(question)
         question = cloze_question(question)
         short, long = filled, "\n\n".join(part for part in (filled, short, long) if part)
@@ -146,39 +101,3 @@ def _note_card(
 
 def _has_field(named: dict[str, str], key: str) -> bool:
     return any(name in named for name in FIELD_NAMES[key])
-
-
-def cloze_question(text: str) -> str:
-    """`{{c1::Paris::capital}} is …` -> `[capital] is …` (or `[…]` without a hint)."""
-    return _CLOZE.sub(lambda m: f"[{m.group(2) or '…'}]", text)
-
-
-def cloze_answer(text: str) -> str:
-    return _CLOZE.sub(lambda m: m.group(1), text)
-
-
-class _TextExtractor(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: object) -> None:
-        if tag == "br":
-            self.parts.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _NEWLINE_TAGS - {"br"}:
-            self.parts.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        self.parts.append(data)
-
-
-def html_to_text(value: str) -> str:
-    """Anki field HTML to plain text: line breaks kept, tags dropped, entities decoded.
-    Uses the standard library's HTML parser, so `&lt;` in a formula stays `<`."""
-    parser = _TextExtractor()
-    parser.feed(value)
-    parser.close()
-    text = "".join(parser.parts).replace("\xa0", " ")
-    return "\n".join(line.rstrip() for line in text.splitlines()).strip()

@@ -1,5 +1,5 @@
 """What every importer produces, and the rules they share: difficulty words, slugs,
-short answers, stable card ids.
+short answers, placeholder answers, control characters, stable card ids.
 
 An importer only reads its format into `RawCard`s (text as found, plus where it was found);
 `to_cards` turns them into validated `Card`s for a deck, so ids, defaults and error
@@ -30,6 +30,14 @@ DIFFICULTY_WORDS = {
 }  # fmt: skip
 DIFFICULTY_RANK = {level: rank for rank, level in enumerate(DIFFICULTIES)}
 _NON_SLUG = re.compile(r"[^a-z0-9]+")
+# What question lists write where an answer is still to come: such a question is skipped,
+# whatever the format, as one with no answer is.
+_PLACEHOLDER = re.compile(r"^(?:answer here|todo|tbd|to do|coming soon|\.\.\.|…)[.!]?$", re.I)
+# C0 and C1 control characters and DEL, but for tab and the characters str.splitlines()
+# reads as line breaks (\n \r \x0b \x0c \x1c-\x1e \x85), which become line breaks in
+# answers and spaces in questions. The rest are invisible paste debris (a PDF's \x02, a
+# terminal's ESC) that the API refuses in questions: they are dropped, in every format.
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1b\x1f\x7f-\x84\x86-\x9f]")
 
 
 @dataclass
@@ -52,6 +60,40 @@ class ParsedFile:
     title: str
     cards: list[RawCard]
     skipped: list[str] = field(default_factory=list)  # "line 685: <question> (no answer)"
+    source: str = ""  # the file name, for the errors about the whole file
+
+
+def empty_file(source: str) -> CardError:
+    """The one error for a file with nothing in it, whatever its format."""
+    return CardError(f"{source}: the file is empty")
+
+
+def is_unanswered(answer: str) -> bool:
+    """True for an empty answer or a placeholder ("Answer here", "TODO", "TBD")."""
+    text = answer.strip()
+    return not text or bool(_PLACEHOLDER.match(text))
+
+
+def unanswered(raw: RawCard) -> bool:
+    """True when neither answer of a raw card says anything: the card is skipped."""
+    return is_unanswered(raw.long_answer) and is_unanswered(raw.short_answer)
+
+
+def skipped_entry(where: str, question: str, reason: str = "no answer") -> str:
+    """How a left-out question is listed: `hw.csv: row 4 (line 6): What is X? (no answer)`."""
+    return f"{where}: {one_line(question)} ({reason})"
+
+
+def one_line(text: str) -> str:
+    """Text as a question is kept: control characters dropped, spaces collapsed."""
+    return " ".join(_CONTROL.sub("", text).split())
+
+
+def answer_text(text: str) -> str:
+    """An answer as it is kept: control characters dropped, trailing spaces dropped line by
+    line, and a placeholder read as no answer."""
+    cleaned = _rstrip_lines(_CONTROL.sub("", text))
+    return "" if is_unanswered(cleaned) else cleaned
 
 
 def slugify(text: str, max_length: int = 80) -> str:
@@ -121,23 +163,26 @@ def to_cards(deck: str, parsed: ParsedFile) -> list[Card]:
         cards.append(card)
     raise_problems(problems, "nothing was imported")
     if not cards:
-        raise CardError("nothing was imported: no question with an answer was found")
+        where = f"{parsed.source}: " if parsed.source else ""
+        raise CardError(f"{where}nothing was imported: no question with an answer was found")
     return cards
 
 
 def _to_card(deck: str, raw: RawCard) -> Card:
-    question = " ".join(raw.question.split())
+    question = one_line(raw.question)
     # Trailing spaces are dropped line by line: they carry no meaning, and Anki's HTML
     # loses them, so an exported deck would otherwise never import back unchanged.
-    long_answer = _rstrip_lines(raw.long_answer) or _rstrip_lines(raw.short_answer)
+    short_answer = answer_text(raw.short_answer)
+    long_answer = answer_text(raw.long_answer) or short_answer
+    tags = (one_line(tag) for tag in raw.tags)
     values = {
         "id": card_id(deck, question),
         "question": question,
         "difficulty": difficulty_of(raw.difficulty, raw.where),
         "topic": slugify(raw.topic) or deck,
-        "short_answer": _rstrip_lines(raw.short_answer) or short_answer_from(long_answer),
+        "short_answer": short_answer or short_answer_from(long_answer),
         "long_answer": long_answer,
-        "tags": tuple(tag.strip() for tag in raw.tags if tag.strip()),
+        "tags": tuple(tag for tag in tags if tag),
         "deck": deck,
     }
     try:
@@ -154,6 +199,9 @@ RECORD_ALIASES = {"front": "question", "back": "answer"}
 RECORD_FIELDS = ("question", "answer", "short_answer", "long_answer", "topic", "difficulty",
                  "tags")  # fmt: skip
 ANSWER_FIELDS = ("answer", "short_answer", "long_answer")
+# The card field each record field fills: `answer` is the long answer (when it is the only
+# answer, the short one is cut from it), so `answer` beside `long_answer` is one too many.
+CARD_FIELD = {"answer": "long_answer"}
 
 
 def record_fields(names: Sequence[str], where: str) -> list[str]:
@@ -170,26 +218,39 @@ def record_fields(names: Sequence[str], where: str) -> list[str]:
         raise CardError(
             f"{where}: needs a 'question' and an 'answer' (or short_answer / long_answer)"
         )
+    _refuse_two_for_one_field(names, canonical, where)
     return canonical
+
+
+def _refuse_two_for_one_field(names: Sequence[str], canonical: list[str], where: str) -> None:
+    """Two columns that fill the same card field (`question` and `front`, `answer` twice,
+    `answer` and `long_answer`) are an error: either would silently drop the other."""
+    columns: dict[str, list[str]] = {}
+    for name, key in zip(names, canonical, strict=True):
+        columns.setdefault(CARD_FIELD.get(key, key), []).append(name)
+    for card_field, found in columns.items():
+        if len(found) > 1:
+            raise CardError(
+                f"{where}: columns {' and '.join(map(repr, found))} both give the card's "
+                f"{card_field.replace('_', ' ')}: keep one"
+            )
 
 
 def record_card(record: dict[str, object], where: str) -> RawCard | None:
     """A RawCard from one row or object with canonical keys; None when it has no answer."""
     text = {key: _as_text(record.get(key), where, key) for key in RECORD_FIELDS if key != "tags"}
-    if not text["question"].strip():
+    if not one_line(text["question"]):
         raise CardError(f"{where}: the question is empty")
-    long_answer = text["long_answer"] or text["answer"]
-    if not (long_answer.strip() or text["short_answer"].strip()):
-        return None
-    return RawCard(
+    card = RawCard(
         where=where,
         question=text["question"],
-        long_answer=long_answer,
+        long_answer=text["long_answer"] or text["answer"],
         short_answer=text["short_answer"],
         topic=text["topic"],
         difficulty=text["difficulty"],
         tags=_as_tags(record.get("tags"), where),
     )
+    return None if unanswered(card) else card
 
 
 def _rstrip_lines(text: str) -> str:
@@ -200,8 +261,18 @@ def _as_text(value: object, where: str, key: str) -> str:
     if value is None:
         return ""
     if isinstance(value, str | int | float) and not isinstance(value, bool):
-        return str(value)
+        return _without_surrogates(str(value), where, key)
     raise CardError(f"{where}: field '{key}' must be text")
+
+
+def _without_surrogates(text: str, where: str, key: str) -> str:
+    """JSON can escape half of a UTF-16 pair (`\\ud800`), which is no character and which no
+    file can store: refused, as the API refuses it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise CardError(f"{where}: field '{key}' holds a lone UTF-16 surrogate escape") from None
+    return text
 
 
 def _as_tags(value: object, where: str) -> list[str]:

@@ -4,7 +4,7 @@ import json
 from pathlib import PurePath
 
 from rag.errors import CardError
-from rag.importers.common import ParsedFile, RawCard, record_card, record_fields
+from rag.importers.common import ParsedFile, RawCard, record_card, record_fields, skipped_entry
 
 
 def parse(text: str, source: str) -> ParsedFile:
@@ -24,7 +24,7 @@ def parse(text: str, source: str) -> ParsedFile:
         record = dict(zip(fields, item.values(), strict=True))
         card = record_card(record, where)
         if card is None:
-            skipped.append(f"{where}: {record['question']} (no answer)")
+            skipped.append(skipped_entry(where, str(record["question"])))
         else:
             cards.append(card)
-    return ParsedFile(title=PurePath(source).stem, cards=cards, skipped=skipped)
+    return ParsedFile(PurePath(source).stem, cards, skipped, source)

@@ -6,6 +6,11 @@
 - Difficulty markers in the question (👶 ⭐️ 🚀, or `[easy]`, `(hard)` …) give the
   difficulty; a question without one is medium.
 - Questions whose answer is empty or a placeholder ("Answer here", "TODO") are skipped.
+- A question-like heading that is not at the question level (a heading in a file of bold
+  questions, a `##` one among `###` questions) is a section; one below the question level,
+  or a question-like bold line in a file of heading questions, is part of the answer it is
+  in. Either, when it is in no answer and text follows it, is listed as skipped, so the
+  question it probably is does not go unnoticed.
 
 Parsed with markdown-it (CommonMark) rather than line by line: a `# comment` in a code
 block or a bold word that starts a paragraph is then never mistaken for a heading or a
@@ -15,6 +20,7 @@ errors name their line.
 
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import PurePath
 
@@ -22,7 +28,14 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from rag.errors import CardError
-from rag.importers.common import DIFFICULTY_RANK, DIFFICULTY_WORDS, ParsedFile, RawCard
+from rag.importers.common import (
+    DIFFICULTY_RANK,
+    DIFFICULTY_WORDS,
+    ParsedFile,
+    RawCard,
+    is_unanswered,
+    skipped_entry,
+)
 
 _MARKER = re.compile(
     r"👶|⭐|🚀|[\[(](easy|medium|hard|beginner|intermediate|advanced|expert)[\])]", re.I
@@ -30,7 +43,6 @@ _MARKER = re.compile(
 _NUMBERING = re.compile(r"^(?:q(?:uestion)?\s*\d*\s*[:.)]|\d+\s*[.)])\s*", re.I)
 _TRIM = " \t\u200d\ufe0f-–—:|"
 _LINE_BREAKS_ONLY = re.compile(r"^(?:\s*<br\s*/?>\s*)+$", re.I)
-_PLACEHOLDER = re.compile(r"^(?:answer here|todo|tbd|to do|coming soon|\.\.\.|…)[.!]?$", re.I)
 
 
 @dataclass
@@ -45,32 +57,50 @@ class Block:
 
 
 @dataclass
+class Layout:
+    """Which blocks are questions and which are sections, and how questions look (for the
+    message about question-like headings that are not questions)."""
+
+    is_question: Callable[[Block], bool]
+    is_section: Callable[[Block], bool]
+    questions: str  # "bold lines", "level-3 headings"
+
+
+@dataclass
 class _Open:
+    """A question, or a question-like block that is not one (`is_section`), and the blocks
+    below it."""
+
     block: Block
     topic: str
     body: list[Block] = field(default_factory=list)
+    is_section: bool = False
 
 
 def parse(text: str, source: str) -> ParsedFile:
     lines = text.splitlines()
     blocks = _blocks(MarkdownIt("commonmark").parse(text))
-    is_question, is_section = _layout(blocks, source)
+    layout = _layout(blocks, source)
     cards: list[RawCard] = []
     skipped: list[str] = []
     topic = ""
     current: _Open | None = None
     for block in blocks:
-        if is_section(block) or is_question(block):
-            _close(current, lines, source, cards, skipped)
+        if layout.is_section(block) or layout.is_question(block):
+            _close(current, lines, source, layout, cards, skipped)
             current = None
-            if is_section(block):
+            if layout.is_section(block):
                 topic = block.text
+                if _question_like(block.text):
+                    current = _Open(block, topic, is_section=True)
             else:
                 current = _Open(block, topic)
+        elif current is None and _looks_like_question(block):  # in no answer: a lost one?
+            current = _Open(block, topic, is_section=True)
         elif current is not None and block.kind != "breaks":
             current.body.append(block)
-    _close(current, lines, source, cards, skipped)
-    return ParsedFile(title=_title(blocks, source), cards=cards, skipped=skipped)
+    _close(current, lines, source, layout, cards, skipped)
+    return ParsedFile(_title(blocks, source), cards, skipped, source)
 
 
 def _blocks(tokens: list[Token]) -> list[Block]:
@@ -117,18 +147,23 @@ def _question_like(text: str) -> bool:
     return bool(_MARKER.search(words)) or words.rstrip(_TRIM).endswith("?")
 
 
-def _layout(blocks: list[Block], source: str):  # type: ignore[no-untyped-def]
+def _looks_like_question(block: Block) -> bool:
+    return block.kind in ("heading", "bold") and _question_like(block.text)
+
+
+def _layout(blocks: list[Block], source: str) -> Layout:
     """Decide whether questions are bold lines or headings, from which layout has more
-    question-like entries; returns (is_question, is_section)."""
+    question-like entries."""
     bold = [b for b in blocks if b.kind == "bold" and _question_like(b.text)]
     headings = [b for b in blocks if b.kind == "heading" and _question_like(b.text)]
     if bold and len(bold) >= len(headings):
-        return (lambda b: b.kind == "bold" and _question_like(b.text),
-                lambda b: b.kind == "heading")  # fmt: skip
+        return Layout(lambda b: b.kind == "bold" and _question_like(b.text),
+                      lambda b: b.kind == "heading", "bold lines")  # fmt: skip
     if headings:
         level = Counter(b.level for b in headings).most_common(1)[0][0]
-        return (lambda b: b.kind == "heading" and b.level == level,
-                lambda b: b.kind == "heading" and b.level < level)  # fmt: skip
+        return Layout(lambda b: b.kind == "heading" and b.level == level,
+                      lambda b: b.kind == "heading" and b.level < level,
+                      f"level-{level} headings")  # fmt: skip
     raise CardError(
         f"{source}: no questions found: write each question as a bold line or a heading "
         "ending with '?' (or carrying a difficulty marker), its answer below it"
@@ -139,6 +174,7 @@ def _close(
     current: _Open | None,
     lines: list[str],
     source: str,
+    layout: Layout,
     cards: list[RawCard],
     skipped: list[str],
 ) -> None:
@@ -147,8 +183,13 @@ def _close(
     where = f"{source}: line {current.block.start + 1}"
     question, difficulty = split_difficulty(current.block.text)
     answer = "\n\n".join("\n".join(lines[b.start : b.end]).strip() for b in current.body).strip()
-    if not answer or _PLACEHOLDER.match(answer):
-        skipped.append(f"{where}: {question} (no answer)")
+    if current.is_section:
+        if answer:  # text under a question-like block that is no question: a lost one?
+            reason = f"not read as a question: questions in this file are {layout.questions}"
+            skipped.append(skipped_entry(where, question, reason))
+        return
+    if is_unanswered(answer):
+        skipped.append(skipped_entry(where, question))
         return
     cards.append(RawCard(where=where, question=question, long_answer=answer,
                          topic=current.topic, difficulty=difficulty))  # fmt: skip

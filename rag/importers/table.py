@@ -7,21 +7,28 @@ import io
 from pathlib import PurePath
 
 from rag.errors import CardError
-from rag.importers.common import ParsedFile, RawCard, record_card, record_fields
+from rag.importers.common import (
+    ParsedFile,
+    RawCard,
+    empty_file,
+    record_card,
+    record_fields,
+    skipped_entry,
+)
 
 DELIMITERS = ("\t", ",", ";")
 
 
 def parse(text: str, source: str) -> ParsedFile:
     header_line = next((line for line in text.splitlines() if line.strip()), "")
-    if not header_line:
-        raise CardError(f"{source}: the file is empty")
     delimiter = max(DELIMITERS, key=header_line.count)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     cards: list[RawCard] = []
     skipped: list[str] = []
     try:
-        header = next(reader)
+        header = next(reader, None)
+        if header is None:
+            raise empty_file(source)
         fields = record_fields(header, f"{source}: line {reader.line_num} (header)")
         row_start = reader.line_num + 1
         for row_number, row in enumerate(reader, start=2):
@@ -30,12 +37,16 @@ def parse(text: str, source: str) -> ParsedFile:
             if not any(cell.strip() for cell in row):
                 continue
             if len(row) != len(fields):
-                raise CardError(f"{where}: {len(row)} cells, the header has {len(fields)}")
+                raise CardError(f"{where}: {_cells(len(row))}, the header has {len(fields)}")
             card = record_card(dict(zip(fields, row, strict=True)), where)
             if card is None:
-                skipped.append(f"{where}: {row[fields.index('question')]} (no answer)")
+                skipped.append(skipped_entry(where, row[fields.index("question")]))
             else:
                 cards.append(card)
     except csv.Error as exc:
         raise CardError(f"{source}: line {reader.line_num}: not valid CSV: {exc}") from None
-    return ParsedFile(title=PurePath(source).stem, cards=cards, skipped=skipped)
+    return ParsedFile(PurePath(source).stem, cards, skipped, source)
+
+
+def _cells(count: int) -> str:
+    return "1 cell" if count == 1 else f"{count} cells"

@@ -1,9 +1,16 @@
 """Importers: each format read into cards, bad files rejected with the line or row named."""
 
+import codecs
 import io
+import json
 import sqlite3
+import struct
+import subprocess
+import sys
 import zipfile
 from collections import Counter
+from contextlib import closing
+from pathlib import Path
 
 import genanki
 import pytest
@@ -11,7 +18,8 @@ import pytest
 from rag.cards import Card
 from rag.errors import CardError
 from rag.export import to_apkg, to_csv, to_jsonl
-from rag.importers import parse_file
+from rag.importers import anki_package, parse_file
+from rag.importers.anki_text import html_to_text
 from rag.importers.common import card_id, to_cards
 from rag.importers.markdown import split_difficulty
 from tests.conftest import THEORY_MD
@@ -300,7 +308,8 @@ def test_apkg_in_schema_15_layout_reads_field_names_from_the_fields_table(tmp_pa
     [
         (b"not a zip", "not an Anki package"),
         (None, "compressed format of Anki 2.1.50"),
-        (b"", "not an Anki package"),
+        (b"", "bad.apkg: the file is empty"),
+        (b"  \n", "not an Anki package"),
     ],
 )
 def test_bad_apkg_files(data, message):
@@ -354,3 +363,337 @@ def test_card_ids_are_stable_readable_and_distinct():
     assert first.startswith("ds-theory-what-is-the-roc-curve")
     assert first != card_id("other", "What is the ROC curve? When to use it?")
     assert first != card_id("ds-theory", "What is the ROC curve? When to use it? (again)")
+
+
+# --- malformed Anki collections ---------------------------------------------------------
+
+COLLECTION_SQL = """
+CREATE TABLE col (models text, decks text);
+CREATE TABLE notes (id integer primary key, mid integer, tags text, flds text);
+CREATE TABLE cards (id integer primary key, nid integer, did integer);
+INSERT INTO col VALUES (
+  '{"7": {"flds": [{"name": "Front", "ord": 0}, {"name": "Back", "ord": 1}]}}',
+  '{"3": {"name": "ML::Metrics"}}');
+INSERT INTO notes VALUES (1, 7, ' easy ', 'What is F1?' || char(31) || 'The harmonic mean.');
+INSERT INTO cards VALUES (1, 1, 3);
+"""
+
+
+def _collection_apkg(tmp_path, sql: str = "", name: str = "collection.anki2") -> bytes:
+    """A classic-schema collection (as genanki writes it, fewer columns), changed by `sql`."""
+    db_path = tmp_path / "c.db"
+    with closing(sqlite3.connect(db_path)) as db:
+        db.executescript(COLLECTION_SQL + sql)
+        db.commit()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as package:
+        package.write(db_path, name)
+    return buffer.getvalue()
+
+
+def test_hand_built_collection_reads(tmp_path):
+    card = cards_of(_collection_apkg(tmp_path), "c.apkg")[0]
+    assert (card.question, card.long_answer) == ("What is F1?", "The harmonic mean.")
+    assert (card.topic, card.difficulty) == ("metrics", "easy")
+
+
+MODELS = "UPDATE col SET models = "
+NOT_READABLE = r"c.apkg: not a readable Anki collection: "
+
+
+@pytest.mark.parametrize(
+    ("sql", "message"),
+    [
+        ("UPDATE notes SET flds = NULL", r"c.apkg: note 1 \(id 1\): its fields are NULL, not text"),
+        ("UPDATE notes SET flds = CAST(flds AS BLOB)", r"note 1 \(id 1\): its fields are a BLOB"),
+        ("UPDATE notes SET tags = NULL", r"note 1 \(id 1\): its tags are NULL, not text"),
+        ("UPDATE notes SET mid = 99", r"note 1 \(id 1\): its note type 99 is not in the"),
+        (MODELS + """'{"abc": {"flds": []}}'""", "a note type id in col.models is 'abc', not a"),
+        (MODELS + "'[]'", NOT_READABLE + "col.models is a JSON list, not a JSON object"),
+        (MODELS + "NULL", NOT_READABLE + "col.models is NULL, not JSON text"),
+        (MODELS + "'{oops'", NOT_READABLE + "col.models is not valid JSON"),
+        (MODELS + "printf('%.*c', 100000, '[')", "col.models is JSON nested too deeply"),
+        (MODELS + """'{"7": {}}'""", "note type 7 in col.models has no list of fields"),
+        (MODELS + """'{"7": {"flds": [{"name": 5, "ord": 0}]}}'""",
+         "note type 7 in col.models has a field name that is a number, not text"),
+        (MODELS + """'{"7": {"flds": [{"name": "Front", "ord": "x"}]}}'""",
+         "field 'Front' has an 'ord' that is not a number"),
+        ("""UPDATE col SET decks = '{"3": {"name": 5}}'""",
+         "deck 3 in col.decks has a name that is a number, not text"),
+        ("UPDATE col SET decks = 'null'", "col.decks is NULL, not a JSON object"),
+        ("DELETE FROM col", NOT_READABLE + "the col table is empty"),
+        ("DROP TABLE col", NOT_READABLE + "it has no 'col' table"),
+        ("DROP TABLE notes", NOT_READABLE + "it has no 'notes' table"),
+        ("ALTER TABLE notes DROP COLUMN flds", NOT_READABLE + "no such column"),
+        # Computed rows could be any size, whatever the file's: refused, not read. (These
+        # compute little, so that a regression fails the test rather than the machine.)
+        ("DROP TABLE notes; CREATE VIEW notes AS WITH RECURSIVE n(id) AS (SELECT 1 UNION ALL "
+         "SELECT id + 1 FROM n WHERE id < 100) SELECT id, 7 AS mid, '' AS tags, 'Q?' AS flds "
+         "FROM n",
+         "'notes' is not a table of stored rows"),
+        ("DROP TABLE notes; CREATE TABLE notes (id integer primary key, mid, tags, "
+         "flds AS (zeroblob(1000000))); INSERT INTO notes (id, mid, tags) VALUES (1, 7, '')",
+         "'notes' is not a table of stored rows"),
+    ],
+)  # fmt: skip
+def test_malformed_collection_is_an_error_naming_what_is_wrong(tmp_path, sql, message):
+    with pytest.raises(CardError, match=message):
+        parse_file(_collection_apkg(tmp_path, sql), "c.apkg")
+
+
+def test_malformed_schema_15_field_names_are_an_error(tmp_path):
+    sql = ("CREATE TABLE fields (ntid integer, ord integer, name text);"
+           "INSERT INTO fields VALUES (7, 0, 'Front'), (7, 1, NULL);")  # fmt: skip
+    with pytest.raises(CardError, match="a field of note type 7 in the fields table has a name"):
+        parse_file(_collection_apkg(tmp_path, sql), "c.apkg")
+
+
+# --- Anki package size: unpacked to a file, capped while read ---------------------------
+
+
+def test_collection_larger_than_the_cap_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(anki_package, "MAX_COLLECTION_BYTES", 4096)
+    with pytest.raises(CardError, match="c.apkg: the Anki collection inside is larger than"):
+        parse_file(_collection_apkg(tmp_path, "INSERT INTO col SELECT * FROM col;" * 8), "c.apkg")
+
+
+def test_copy_stops_past_the_cap_whatever_the_zip_header_says(monkeypatch):
+    monkeypatch.setattr(anki_package, "CHUNK_BYTES", 1000)
+    stream, out = io.BytesIO(b"\0" * 100_000), io.BytesIO()
+    with pytest.raises(CardError, match="larger than"):
+        anki_package.copy_at_most(stream, out, 5000, "c.apkg")
+    assert stream.tell() <= 6000 and len(out.getvalue()) <= 5000
+
+
+def test_zip_whose_size_header_lies_is_damaged_not_a_crash(tmp_path):
+    data = bytearray(_collection_apkg(tmp_path))
+    struct.pack_into("<I", data, 22, 100)  # the local header's uncompressed size
+    central = data.rfind(b"PK\x01\x02")
+    struct.pack_into("<I", data, central + 24, 100)  # and the central directory's
+    with pytest.raises(CardError, match="c.apkg: the package is damaged and cannot be unpacked"):
+        parse_file(bytes(data), "c.apkg")
+
+
+# The peak is read from /proc (VmHWM, this process's own) rather than getrusage: Linux
+# carries ru_maxrss over exec, so a child of a large pytest would start at pytest's peak.
+RSS_PROBE = """
+import io, re, zipfile
+from pathlib import Path
+from rag.errors import CardError
+from rag.importers import parse_file
+buffer = io.BytesIO()
+with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as package:
+    with package.open("collection.anki2", "w") as member:
+        for _ in range(64):
+            member.write(bytes(1024 * 1024))
+data = buffer.getvalue()
+def peak_kb():
+    return int(re.search(r"VmHWM:\\s*(\\d+)", Path("/proc/self/status").read_text()).group(1))
+before = peak_kb()
+try:
+    parse_file(data, "bomb.apkg")
+except CardError:
+    pass
+print((peak_kb() - before) // 1024)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="needs Linux's /proc")
+def test_a_large_collection_is_not_read_into_memory():
+    """64 MB of zeros (a 64 KB zip) under the cap: unpacked to a file, so the peak resident
+    memory hardly grows (it grew by twice the collection when it was read into memory)."""
+    probe = subprocess.run([sys.executable, "-c", RSS_PROBE], capture_output=True, text=True,
+                           cwd=Path(__file__).parents[2], check=True)  # fmt: skip
+    assert int(probe.stdout) < 30, f"peak RSS grew by {probe.stdout.strip()} MB"
+
+
+# --- Anki field text --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("html", "text"),
+    [
+        ("What is <b>X</b>?<script>alert('x')</script>", "What is X?"),
+        ("<style>.card { color: red }</style>A<br>B", "A\nB"),
+        ("What does this say? [sound:clip_01.mp3]", "What does this say?"),
+        ("[sound:a.mp3]Say it<script src='a.js'></script>", "Say it"),
+        ("1 &lt; 2 &amp; <i>x</i>", "1 < 2 & x"),
+    ],
+)
+def test_anki_html_drops_scripts_styles_and_sounds(html, text):
+    assert html_to_text(html) == text
+
+
+def test_apkg_question_with_a_sound_and_a_script(tmp_path):
+    sql = ("UPDATE notes SET flds = 'What is F1? [sound:f1.mp3]<script>x()</script>' "
+           "|| char(31) || '<style>b {}</style>The harmonic mean.'")  # fmt: skip
+    card = cards_of(_collection_apkg(tmp_path, sql), "c.apkg")[0]
+    assert (card.question, card.long_answer) == ("What is F1?", "The harmonic mean.")
+
+
+# --- placeholder answers, in every format -----------------------------------------------
+
+PLACEHOLDER_ROWS = [("What is x?", ""), ("What is y?", "TODO"), ("What is z?", "Answer here"),
+                    ("What is v?", "TBD."), ("What is w?", "A real answer.")]  # fmt: skip
+SKIPPED = ["What is x?", "What is y?", "What is z?", "What is v?"]
+
+
+def _placeholder_file(fmt: str, tmp_path) -> bytes:
+    if fmt == "csv":
+        return ("question,answer\n" + "".join(f"{q},{a}\n" for q, a in PLACEHOLDER_ROWS)).encode()
+    if fmt == "jsonl":
+        return "".join(json.dumps({"question": q, "answer": a}) + "\n"
+                       for q, a in PLACEHOLDER_ROWS).encode()  # fmt: skip
+    values = ", ".join(f"({n}, 7, '', '{q}' || char(31) || '{a}')"
+                       for n, (q, a) in enumerate(PLACEHOLDER_ROWS, start=2))  # fmt: skip
+    return _collection_apkg(tmp_path, f"DELETE FROM notes; INSERT INTO notes VALUES {values};"
+                                      "INSERT INTO cards SELECT id, id, 3 FROM notes;")  # fmt: skip
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "apkg"])
+def test_placeholder_answers_are_skipped_in_every_format(fmt, tmp_path):
+    parsed = parse_file(_placeholder_file(fmt, tmp_path), f"p.{fmt}")
+    assert [c.question for c in to_cards("p", parsed)] == ["What is w?"]
+    assert [line.split(": ", 2)[-1] for line in parsed.skipped] == [
+        f"{q} (no answer)" for q in SKIPPED
+    ]
+
+
+def test_a_placeholder_short_answer_gives_way_to_the_long_one():
+    text = "question,short_answer,long_answer\nWhat is w?,TODO,The long answer.\n"
+    card = cards_of(text, "p.csv")[0]
+    assert (card.short_answer, card.long_answer) == ("The long answer.", "The long answer.")
+
+
+# --- ambiguous columns ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        ("question,answer,answer",
+         "columns 'answer' and 'answer' both give the card's long answer"),
+        ("question,front,answer", "columns 'question' and 'front' both give the card's question"),
+        ("question,answer,short_answer,long_answer",
+         "columns 'answer' and 'long_answer' both give the card's long answer"),
+        ("Front,Back,Long_Answer", "columns 'Back' and 'Long_Answer' both give"),
+    ],
+)  # fmt: skip
+def test_two_columns_for_one_card_field_are_an_error(header, message):
+    cells = ",".join("x?" for _ in header.split(","))
+    with pytest.raises(CardError, match=rf"a.csv: line 1 \(header\): {message}.*: keep one"):
+        parse_file(f"{header}\n{cells}\n".encode(), "a.csv")
+
+
+def test_two_keys_for_one_card_field_in_jsonl_are_an_error():
+    line = '{"question": "Q?", "front": "Q2?", "answer": "A"}\n'
+    with pytest.raises(CardError, match="a.jsonl: line 1: columns 'question' and 'front'"):
+        parse_file(line.encode(), "a.jsonl")
+
+
+# --- control characters -----------------------------------------------------------------
+
+
+def test_a_nul_byte_in_a_text_file_is_refused_naming_its_line():
+    data = b"question,answer\nWhat is \0nul?,bad\n"
+    with pytest.raises(CardError, match=r"nul.csv: line 2: a NUL character, so not a text file"):
+        parse_file(data, "nul.csv")
+
+
+def test_a_nul_in_utf16_text_with_a_byte_order_mark_is_refused_too():
+    data = "question,answer\nWhat is \0nul?,bad\n".encode("utf-16")
+    with pytest.raises(CardError, match=r"nul.csv: line 2: a NUL character"):
+        parse_file(data, "nul.csv")
+
+
+def test_other_control_characters_are_dropped():
+    text = "question,answer,tags\nWhat is \x02x\x7f?,An \x1banswer\x9b.\tTabbed,a\x01b\n"
+    card = cards_of(text, "c.csv")[0]
+    assert (card.question, card.long_answer, card.tags) == ("What is x?", "An answer.\tTabbed",
+                                                            ("ab",))  # fmt: skip
+
+
+def test_an_escaped_nul_in_jsonl_is_dropped_like_other_controls():
+    card = cards_of('{"question": "What is \\u0000x?", "answer": "A\\u0000."}\n', "c.jsonl")[0]
+    assert (card.question, card.long_answer) == ("What is x?", "A.")
+
+
+# --- messages: cells, empty files, encodings, mixed Markdown layouts ----------------------
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [("Q one?", "1 cell, the header has 2"), ("Q?,A,B", "3 cells, the header has 2")],
+)
+def test_cell_count_message(row, message):
+    with pytest.raises(CardError, match=rf"r.csv: row 2 \(line 2\): {message}$"):
+        parse_file(f"question,answer\n{row}\n".encode(), "r.csv")
+
+
+EMPTY_FILES = [
+    *((data, f"e.{fmt}") for fmt in ("md", "csv", "tsv", "jsonl")
+      for data in (b"", b" \n\t\r\n", codecs.BOM_UTF8 + b"\n")),
+    (b"", "e.apkg"),  # a package of spaces is not empty: it is not a zip (test_bad_apkg_files)
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("data", "filename"), EMPTY_FILES)
+def test_an_empty_file_is_the_same_error_in_every_format(data, filename):
+    with pytest.raises(CardError, match=rf"^{filename}: the file is empty$"):
+        parse_file(data, filename)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32"])
+def test_unicode_text_with_a_byte_order_mark_is_decoded(encoding):
+    text = "question,answer\nWhat is café?,Coffee.\n"
+    bom = {"utf-16-be": codecs.BOM_UTF16_BE}.get(encoding, b"")
+    card = cards_of(bom + text.encode(encoding), "u.csv")[0]
+    assert (card.question, card.long_answer) == ("What is café?", "Coffee.")
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ("question,answer\nWhat is café?,x\n".encode("latin-1"),
+         r"line 2: not UTF-8 text: save it as UTF-8"),
+        ("question,answer\n".encode("utf-16-le"),  # no byte-order mark
+         r"line 1: a NUL character, so not a text file \(or UTF-16 without a byte-order mark\)"),
+        ("question,answer\nWhat is café?,x\n".encode("utf-16-le"),  # and not valid UTF-8
+         r"line 1: a NUL character, so not a text file"),
+        (codecs.BOM_UTF16_LE + "question\n".encode("utf-16-le") + b"\x00",
+         r"line 2: not UTF-16 text: save it as UTF-8"),
+    ],
+)  # fmt: skip
+def test_text_in_another_encoding_says_to_save_it_as_utf8(data, message):
+    with pytest.raises(CardError, match=rf"^x.csv: {message}"):
+        parse_file(data, "x.csv")
+
+
+def test_question_like_heading_among_bold_questions_is_listed_as_skipped():
+    text = ("# Deck\n\n## What is a section?\n\nIt has text, so it may be a lost question.\n\n"
+            "**What is a question?**\n\nThis.\n\n## Why this section?\n\n**What is next?**\n\n"
+            "That.\n")  # fmt: skip
+    parsed = parse_file(text.encode(), "m.md")
+    assert [c.question for c in parsed.cards] == ["What is a question?", "What is next?"]
+    assert parsed.skipped == [
+        "m.md: line 3: What is a section? (not read as a question: questions in this file "
+        "are bold lines)"
+    ]
+
+
+def test_question_like_lines_outside_the_question_level_are_listed_as_skipped():
+    text = ("## Is this a section?\n\nIntro text.\n\n### What is Q1?\n\nA1.\n\n"
+            "## Plain section\n\n#### What is too deep?\n\nLost text.\n\n"
+            "## Another section\n\n**What is bold?**\n\nLost too.\n\n"
+            "### What is Q2?\n\nA2.\n\n"
+            "#### What is inside an answer?\n\nPart of A2.\n\n"
+            "### What is Q3?\n\nA3.\n")  # fmt: skip
+    parsed = parse_file(text.encode(), "h.md")
+    assert [c.question for c in parsed.cards] == ["What is Q1?", "What is Q2?", "What is Q3?"]
+    assert "Part of A2." in parsed.cards[1].long_answer
+    reason = "(not read as a question: questions in this file are level-3 headings)"
+    assert parsed.skipped == [
+        f"h.md: line 1: Is this a section? {reason}",
+        f"h.md: line 11: What is too deep? {reason}",
+        f"h.md: line 17: What is bold? {reason}",
+    ]
