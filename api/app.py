@@ -19,6 +19,7 @@ page's 404 (or its 405 "GET, HEAD") instead of a 405 naming the route's methods.
 """
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -39,7 +40,7 @@ from api.schemas import CARD_IDS_JSON_BYTES, ErrorResponse, ValidationErrorRespo
 from api.security import ApiKeyMiddleware, KeyRing, document_keys
 from api.web import ChatPage
 from rag.components import Components, build_components
-from rag.errors import IndexUnavailable
+from rag.errors import CardragError, IndexBusy, IndexUnavailable
 from rag.llm import LlamaCppGenerator
 from rag.settings import Settings
 
@@ -78,6 +79,7 @@ def create_app(settings: Settings, components: Components | None = None) -> Fast
             # Fail fast, with the same one line the CLI prints, not a traceback.
             log.error("error: %s", exc)
             raise
+        app.state.deck_recovery = _start_deck_recovery(app.state.components)
         _preload(app.state.components, settings)
         yield
 
@@ -143,6 +145,32 @@ def _install_middleware(app: FastAPI, settings: Settings) -> None:
         )
     install_metrics(app)
     app.add_middleware(RequestContextMiddleware)
+
+
+def _start_deck_recovery(components: Components) -> threading.Thread | None:
+    """See through a deck import or removal that a killed process left half done (rag.decks:
+    the deck files and the index must not disagree unseen), in a thread of its own. It may
+    embed a whole deck (600 cards took a minute here), and a server that did not answer its
+    health checks meanwhile could be killed again in the middle of it. Until it publishes,
+    the server answers from the index as it was, exactly as while an import is running, and
+    another writer gets a 409. No thread at all when there is nothing to do (one stat)."""
+    if not components.decks.pending_path.exists():
+        return None
+    thread = threading.Thread(target=_recover_decks, args=(components,),
+                              name="cardrag-deck-recovery", daemon=True)  # fmt: skip
+    thread.start()
+    return thread
+
+
+def _recover_decks(components: Components) -> None:
+    """If the change cannot be seen through now (another writer holds the lock, a deck file
+    is damaged, the disk is full), the reason is logged and the server serves on."""
+    try:
+        components.decks.recover(components.indexer)
+    except IndexBusy:
+        log.info("another writer holds the data directory; it sees the deck files through")
+    except CardragError as exc:
+        log.warning("the deck files and the index may disagree until this is fixed: %s", exc)
 
 
 def _preload(components: Components, settings: Settings) -> None:

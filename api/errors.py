@@ -9,6 +9,7 @@ the route (api.openai_errors): OpenAI's on the chat routes, {"detail"} elsewhere
 
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from rag.errors import (
     IndexUnavailable,
     LLMUnavailable,
     ModelNotAvailable,
+    StorageError,
 )
 
 log = logging.getLogger("cardrag.api")
@@ -40,7 +42,17 @@ class DecksUnreadable(CardragError):
     """The server's own deck files cannot be read (a damaged imported deck, a missing corpus
     folder). rag reports that as a CardError, the error of a bad file a caller sent (a 400),
     so the deck routes read the decks first and raise this instead: the fault is the
-    server's, even on a call that only reads."""
+    server's, even on a call that only reads. The caller is told which files, by their
+    names only (where the server keeps them is not theirs to know); the log says why."""
+
+    def __init__(self, message: str, files: Sequence[Path] = ()):
+        super().__init__(message)
+        self.files = tuple(files)
+
+    def public_message(self) -> str:
+        names = ", ".join(dict.fromkeys(path.name for path in self.files))
+        damaged = f"a deck file is damaged: {names}" if names else "a deck file is damaged"
+        return f"the decks on this server cannot be read ({damaged}); its log says why"
 
 
 STATUS_BY_ERROR: dict[type[CardragError], int] = {
@@ -50,6 +62,7 @@ STATUS_BY_ERROR: dict[type[CardragError], int] = {
     IndexBusy: 409,
     DecksUnreadable: 503,
     IndexUnavailable: 503,
+    StorageError: 503,
     ModelNotAvailable: 503,
     LLMUnavailable: 503,
 }
@@ -58,8 +71,6 @@ PUBLIC_MESSAGE: dict[type[CardragError], str] = {
     ModelNotAvailable: "the language model is not available on this server",
     IndexUnavailable: "the card index is unavailable on this server; its log says why",
     IndexBusy: "the card index is being updated by another ingest; try again shortly",
-    DecksUnreadable: "the decks on this server cannot be read (a deck file is damaged); its "
-    "log says which",
 }
 # Status codes whose responses have no body (FastAPI's own HTTPException handler knows them).
 _NO_BODY = {204, 205, 304}
@@ -103,6 +114,8 @@ def status_and_message(request: Request, exc: CardragError) -> tuple[int, str]:
     is logged, with the request id, when it is not shown or the fault is the server's."""
     status = next((s for t, s in STATUS_BY_ERROR.items() if isinstance(exc, t)), 400)
     public = next((m for t, m in PUBLIC_MESSAGE.items() if isinstance(exc, t)), str(exc))
+    if isinstance(exc, DecksUnreadable):
+        public = exc.public_message()
     public = without_server_paths(public, server_directories(request))
     if status >= 500 or public != str(exc):
         log.warning("%s (request_id=%s): %s", type(exc).__name__,

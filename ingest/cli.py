@@ -137,7 +137,9 @@ def import_deck(
     """Import a deck someone else wrote; re-importing updates only what changed."""
     with cli_errors():
         data = _read_file(file)
-        components = _components(Settings())
+        settings = Settings()
+        components = _components(settings)
+        _recover_decks(settings, components)
         result = components.decks.import_file(components.indexer, deck, data, file.name, fmt)
     report = result.report
     if as_json:
@@ -163,7 +165,9 @@ def decks_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
     from rag.decks import DeckLibrary
 
     with cli_errors():
-        summaries = DeckLibrary.from_settings(Settings()).summaries()
+        settings = Settings()
+        _recover_decks(settings)
+        summaries = DeckLibrary.from_settings(settings).summaries()
     if as_json:
         print(json.dumps({"decks": [vars(s) for s in summaries]}))
         return
@@ -177,7 +181,9 @@ def decks_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
 def decks_remove(name: Annotated[str, typer.Argument(help="An imported deck's name.")]) -> None:
     """Remove an imported deck and its cards from the index."""
     with cli_errors():
-        components = _components(Settings())
+        settings = Settings()
+        components = _components(settings)
+        _recover_decks(settings, components)
         removed, _ = components.decks.remove(components.indexer, name)
     out.print(f"deck {name} removed ({removed} cards)", highlight=False)
 
@@ -196,14 +202,45 @@ def export(
     from rag.export import export_cards
 
     with cli_errors():
-        if sum(x is not None for x in (deck, card, cited)) != 1:
-            raise CardragError("say what to export: one of --deck, --card or --cited")
-        name, cards = _cards_to_export(Settings(), deck, card or [], cited)
+        _one_export_choice(deck, card, cited)
+        settings = Settings()
+        _recover_decks(settings)
+        name, cards = _cards_to_export(settings, deck, card or [], cited)
         data = export_cards(cards, fmt, name)
         target = output or Path(f"{name}.{fmt}")
         _write_file(target, data)
     noun = "card" if len(cards) == 1 else "cards"
     out.print(f"{len(cards)} {noun} written to {target}", highlight=False)
+
+
+def _recover_decks(settings: Settings, components=None) -> None:  # type: ignore[no-untyped-def]
+    """Before a deck command, see through a deck import or removal that a killed process
+    left half done (rag.decks.DeckLibrary.recover), so that the deck files the command
+    reads and the index agree. One stat when there is none; otherwise the components (the
+    encoder) are built, if the command has not built them. What stops it (a damaged deck
+    file, a full disk) is a warning: the command itself may still work or say why not."""
+    from rag.decks import DeckLibrary
+    from rag.errors import IndexBusy
+
+    if not DeckLibrary.from_settings(settings).pending_path.exists():
+        return
+    _log_warnings()
+    components = components or _components(settings)
+    try:
+        components.decks.recover(components.indexer)
+    except IndexBusy:
+        pass  # a writer at work: the marker is its own, and it sees its change through
+    except CardragError as exc:
+        typer.echo(f"warning: the deck files and the index may disagree until this is "
+                   f"fixed: {exc}", err=True)  # fmt: skip
+
+
+def _one_export_choice(deck: str | None, cards: list[str] | None, cited: str | None) -> None:
+    given = sum(x is not None for x in (deck, cards, cited))
+    if given == 0:
+        raise CardragError("say what to export: one of --deck, --card or --cited")
+    if given > 1:
+        raise CardragError("say what to export with only one of --deck, --card or --cited")
 
 
 def _cards_to_export(
@@ -537,10 +574,11 @@ def models_list() -> None:
 
 class _StepsToStderr(logging.Handler):
     """Ingest steps as plain lines on stderr (the stream current at each line, so tests
-    that swap sys.stderr see them too)."""
+    that swap sys.stderr see them too); warnings say so."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        typer.echo(record.getMessage(), err=True)
+        prefix = "warning: " if record.levelno >= logging.WARNING else ""
+        typer.echo(f"{prefix}{record.getMessage()}", err=True)
 
 
 def _log_steps() -> None:
@@ -548,6 +586,13 @@ def _log_steps() -> None:
     if not any(isinstance(h, _StepsToStderr) for h in steps.handlers):
         steps.addHandler(_StepsToStderr())
     steps.setLevel(logging.INFO)
+
+
+def _log_warnings() -> None:
+    """rag.decks' warnings (a deck change seen through) as lines on stderr."""
+    decks_log = logging.getLogger("cardrag.decks")
+    if not any(isinstance(h, _StepsToStderr) for h in decks_log.handlers):
+        decks_log.addHandler(_StepsToStderr(logging.WARNING))
 
 
 def _require_question(question: str) -> None:

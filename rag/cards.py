@@ -88,14 +88,30 @@ def load_corpus(corpus_dir: Path, imported_dirs: Sequence[Path] = ()) -> list[De
     problems: list[str] = []
     decks = [deck for path in paths if (deck := _load_deck(path, problems)) is not None]
     problems.extend(duplicate_problems(decks))
-    raise_problems(problems, "invalid corpus, nothing was ingested")
+    raise_problems(problems, "invalid corpus, nothing was ingested", paths)
     return decks
 
 
 def deck_paths(corpus_dir: Path, imported_dirs: Sequence[Path] = ()) -> list[Path]:
-    """The deck files load_corpus reads, in the order it reads them."""
-    folders = [d for d in (corpus_dir, *imported_dirs) if d.is_dir()]
-    return [p for d in folders for p in sorted(d.rglob("*")) if p.suffix in DECK_SUFFIXES]
+    """The deck files load_corpus reads, in the order it reads them: corpus/ with its
+    sub-folders (docs/CARD_FORMAT.md), then the top level of each imported-deck folder,
+    which only imports write to (a copy kept in a sub-folder there is a backup, not a
+    deck). Hidden names are skipped everywhere: "._deck.yaml" (macOS), ".x.yaml" and
+    ".git/" are what other tools leave beside decks, and one of them would otherwise stop
+    every deck operation as a damaged or duplicate deck."""
+    imported = [path for folder in imported_dirs for path in _deck_files(folder, "*")]
+    return _deck_files(corpus_dir, "**/*") + imported
+
+
+def _deck_files(folder: Path, pattern: str) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return [path for path in sorted(folder.glob(pattern)) if _is_deck_file(path, folder)]
+
+
+def _is_deck_file(path: Path, folder: Path) -> bool:
+    hidden = any(part.startswith(".") for part in path.relative_to(folder).parts)
+    return not hidden and path.suffix in DECK_SUFFIXES and path.is_file()
 
 
 def check_unique(decks: Sequence[Deck]) -> None:
@@ -103,13 +119,15 @@ def check_unique(decks: Sequence[Deck]) -> None:
     raise_problems(duplicate_problems(decks), "nothing was changed")
 
 
-def raise_problems(problems: list[str], headline: str) -> None:
-    """One CardError listing the problems (the first MAX_REPORTED_PROBLEMS), if any."""
+def raise_problems(problems: list[str], headline: str, paths: Sequence[Path] = ()) -> None:
+    """One CardError listing the problems (the first MAX_REPORTED_PROBLEMS), if any, with
+    the files among `paths` that they name (CardError.files)."""
     if problems:
         shown = problems[:MAX_REPORTED_PROBLEMS]
         more = len(problems) - len(shown)
         tail = f"\n... and {more} more problem(s)" if more else ""
-        raise CardError(f"{headline}:\n" + "\n".join(shown) + tail)
+        files = [p for p in paths if any(problem.startswith(f"{p}: ") for problem in problems)]
+        raise CardError(f"{headline}:\n" + "\n".join(shown) + tail, files=files)
 
 
 def all_cards(decks: Iterable[Deck]) -> list[Card]:

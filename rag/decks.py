@@ -4,8 +4,15 @@ An imported deck is kept as a card file of its own under `<data_dir>/decks/` (th
 format, so it can be read, diffed and edited like any deck), and the index is synced with
 corpus/ and those files together: `cardrag ingest`, an import and a removal all hand the
 indexer the same full set of cards, so none of them drops another's deck.
+
+A deck file changes before the index is synced with it, so a process killed in between
+would leave the two disagreeing. A marker (`<data_dir>/decks.pending`) is written before
+the file changes and removed once the index holds what the files say; one left behind is
+seen through by `recover` (at the server's start-up and before the CLI's deck commands).
 """
 
+import json
+import logging
 import re
 import threading
 from collections.abc import Sequence
@@ -26,14 +33,16 @@ from rag.cards import (
     deck_paths,
     load_corpus,
 )
-from rag.durable import write_atomically
+from rag.durable import storage_errors, write_atomically
 from rag.errors import CardError, DeckNotFound, EmptyCorpus
 from rag.importers import parse_file
 from rag.importers.common import to_cards
 from rag.index import CardIndexer, IngestReport
 from rag.settings import Settings
 
+log = logging.getLogger("cardrag.decks")
 IMPORTED_SUBDIR = "decks"
+PENDING_SUFFIX = ".pending"  # the marker beside the imported decks' folder: decks.pending
 DECK_NAME = re.compile(SLUG_PATTERN)
 DECK_NAME_MAX = 60  # leaves room in a 120-character card id for the question and a hash
 CARD_FIELD_ORDER = ("id", "question", "difficulty", "topic", "tags", "short_answer", "long_answer")
@@ -45,6 +54,19 @@ class DeckSummary:
     title: str
     cards: int
     source: str  # "corpus" or "imported"
+
+
+@dataclass(frozen=True)
+class PendingChange:
+    """A deck import or removal that began changing the deck files and has not (yet) seen
+    the index synced with them: its process was killed, or its sync failed."""
+
+    operation: str  # "import" or "remove"
+    deck: str
+
+    def __str__(self) -> str:
+        noun = {"remove": "removal"}.get(self.operation, self.operation)
+        return f"the {noun} of deck {self.deck!r}"
 
 
 @dataclass(frozen=True)
@@ -60,7 +82,7 @@ class DeckLibrary:
     """Reads every deck, and imports or removes decks under a lock (one writer at a time
     per process, and the index's writer lock across processes, held from reading the decks
     to publishing; the deck file is written before the index is synced and put back if the
-    sync fails)."""
+    sync fails, and a marker written before it (`pending`) outlives a killed process)."""
 
     def __init__(self, corpus_dir: Path, imported_dir: Path):
         self.corpus_dir = corpus_dir
@@ -111,9 +133,74 @@ class DeckLibrary:
     ) -> tuple[list[Card], IngestReport]:
         """Sync the index with every deck, read under the writer lock (a deck imported
         meanwhile is included); returns the cards and the sync's report."""
-        with indexer.writing():
+        with storage_errors(self.data_dir), indexer.writing():
             cards = self.cards_to_ingest(allow_empty)
-            return cards, indexer.sync(cards, show_progress, allow_empty=allow_empty)
+            report = indexer.sync(cards, show_progress, allow_empty=allow_empty)
+            self._settled()
+            return cards, report
+
+    @property
+    def data_dir(self) -> Path:
+        return self.imported_dir.parent
+
+    @property
+    def pending_path(self) -> Path:
+        return self.imported_dir.with_name(self.imported_dir.name + PENDING_SUFFIX)
+
+    def pending(self) -> PendingChange | None:
+        """The deck change whose marker is still there, if any. Only meaningful under the
+        writer lock: without it, the marker may be a running import's own."""
+        try:
+            raw = json.loads(self.pending_path.read_bytes())
+            return PendingChange(str(raw["operation"]), str(raw["deck"]))
+        except FileNotFoundError:
+            return None
+        except (ValueError, KeyError, TypeError):  # unreadable: still a change to see through
+            return PendingChange("change", "unknown")
+
+    def recover(self, indexer: CardIndexer) -> IngestReport | None:
+        """See through a deck change that a killed process (or a failed sync) left half
+        done: sync the index with the deck files, as `cardrag ingest` would (nothing
+        unchanged is embedded again). None when there was nothing to do. An import or a
+        removal does the same by itself, since it syncs every deck; this is for start-up,
+        so that files and index never disagree unnoticed until the next one."""
+        if not self.pending_path.exists():  # the usual case: one stat
+            return None
+        with self._lock, storage_errors(self.data_dir), indexer.writing():
+            change = self.pending()
+            if change is None:
+                return None  # another process saw it through meanwhile
+            log.warning("%s did not finish; syncing the index with the deck files", change)
+            report = indexer.sync(self._cards_after(change, indexer), allow_empty=True)
+            self._settled()
+        log.warning("%s is seen through: %d cards added, %d updated, %d removed", change,
+                    report.added, report.updated, report.removed)  # fmt: skip
+        return report
+
+    def _cards_after(self, change: PendingChange, indexer: CardIndexer) -> list[Card]:
+        """What the index must hold: every deck file's cards. If a deck file does not read
+        and the change was a removal, what the index holds less the removed deck's, as
+        _remove_unread does; an import waits for the repair (CardError)."""
+        try:
+            return self.cards_to_ingest()
+        except CardError:
+            if change.operation != "remove":
+                raise
+            held = indexer.live.snapshot()[1].all_cards()
+            return [card for card in held if card.deck != change.deck]
+
+    def _begin(self, change: PendingChange) -> None:
+        """Mark a change before the first deck file is touched: written, fsynced and renamed
+        (the directory fsynced too), so it is on disk before the change it announces."""
+        earlier = self.pending()
+        if earlier is not None:
+            log.warning("%s did not finish; this sync sees it through", earlier)
+        record = json.dumps({"operation": change.operation, "deck": change.deck})
+        write_atomically(self.pending_path, record.encode(), sync_directory=True)
+
+    def _settled(self) -> None:
+        """The index holds what the deck files say: nothing is left to see through."""
+        self.pending_path.unlink(missing_ok=True)
 
     def summaries(self) -> list[DeckSummary]:
         return [
@@ -140,7 +227,8 @@ class DeckLibrary:
         title = " ".join(parsed.title.split())[:300] or name
         header = DeckHeader(id=name, title=title,
                             description=f"Imported from {PurePath(filename).name}")  # fmt: skip
-        with self._lock, indexer.writing():  # decks read, written and synced as one
+        # Decks read, written and synced as one.
+        with self._lock, storage_errors(self.data_dir), indexer.writing():
             decks = self.decks()
             existing = next((d for d in decks if d.header.id == name), None)
             if existing is not None and not self._is_imported(existing):
@@ -150,14 +238,14 @@ class DeckLibrary:
             path = existing.path if existing is not None else self._path(name)
             deck = Deck(header=header, path=path, cards=cards)
             others = [d for d in decks if d is not existing]
-            report = self._replace(indexer, deck.path, deck, others)
+            report = self._replace(indexer, name, deck.path, deck, others)
         return ImportResult(name, title, len(cards), report, parsed.skipped)
 
     def remove(self, indexer: CardIndexer, name: str) -> tuple[int, IngestReport]:
         """Remove an imported deck and its cards from the index; returns its card count.
         A damaged deck file, this deck's or another's, does not stop it (_remove_unread):
         a deck that no longer parses is exactly the one a user wants gone."""
-        with self._lock, indexer.writing():
+        with self._lock, storage_errors(self.data_dir), indexer.writing():
             try:
                 decks = self.decks()
             except CardError:
@@ -167,7 +255,8 @@ class DeckLibrary:
                 raise CardError(
                     f"deck {name!r} is part of the corpus: remove {deck.path} and run ingest"
                 )
-            report = self._replace(indexer, deck.path, None, [d for d in decks if d is not deck])
+            others = [d for d in decks if d is not deck]
+            report = self._replace(indexer, name, deck.path, None, others)
         return len(deck.cards), report
 
     def _remove_unread(self, indexer: CardIndexer, name: str) -> tuple[int, IngestReport]:
@@ -177,7 +266,7 @@ class DeckLibrary:
         synced with the other decks if they all read once this file is gone; if not, with
         what it holds now less this deck's cards, copied as they are (nothing re-embedded):
         syncing with the readable files alone would drop the cards a damaged deck had when
-        it was last ingested. If the sync fails, the file is put back."""
+        it was last ingested. If the sync fails, the file is put back (and the marker stays)."""
         path = self._imported_file(name)
         if path is None:
             raise DeckNotFound(
@@ -186,6 +275,7 @@ class DeckLibrary:
             )
         held = indexer.live.snapshot()[1].all_cards()
         previous = path.read_bytes()
+        self._begin(PendingChange("remove", name))
         path.unlink()
         try:
             try:
@@ -194,8 +284,9 @@ class DeckLibrary:
                 remaining = [card for card in held if card.deck != name]
             report = indexer.sync(remaining, allow_empty=True)
         except BaseException:
-            write_atomically(path, previous)
+            _put_back(path, previous)
             raise
+        self._settled()
         return sum(card.deck == name for card in held), report
 
     def _imported_file(self, name: str) -> Path | None:
@@ -207,27 +298,32 @@ class DeckLibrary:
         return next((path for path in candidates if path.is_file()), None)
 
     def _replace(
-        self, indexer: CardIndexer, path: Path, deck: Deck | None, others: Sequence[Deck]
+        self,
+        indexer: CardIndexer,
+        name: str,
+        path: Path,
+        deck: Deck | None,
+        others: Sequence[Deck],
     ) -> IngestReport:
-        """Write (or delete) one deck file, then sync the index with every deck; if the
-        sync fails, the file is put back as it was, so files and index agree again on the
-        next ingest."""
+        """Write (or delete) one deck file, then sync the index with every deck. If the
+        sync fails, the file is put back as it was; the marker written first stays until
+        the index is known to hold what the files say (a kill skips the put-back)."""
         remaining = [*others, deck] if deck is not None else list(others)
         check_unique(remaining)
         previous = path.read_bytes() if path.is_file() else None
+        self._begin(PendingChange("remove" if deck is None else "import", name))
         if deck is None:
             path.unlink()
         else:
             write_deck_file(deck)
         try:
             # Removing the last deck may empty the index: the user named what goes.
-            return indexer.sync(all_cards(remaining), allow_empty=deck is None)
+            report = indexer.sync(all_cards(remaining), allow_empty=deck is None)
         except BaseException:
-            if previous is None:
-                path.unlink(missing_ok=True)
-            else:
-                write_atomically(path, previous)
+            _put_back(path, previous)
             raise
+        self._settled()
+        return report
 
     def _find(self, decks: Sequence[Deck], name: str) -> Deck:
         found = next((d for d in decks if d.header.id == name), None)
@@ -241,6 +337,14 @@ class DeckLibrary:
 
     def _is_imported(self, deck: Deck) -> bool:
         return self.imported_dir.resolve() in deck.path.resolve().parents
+
+
+def _put_back(path: Path, previous: bytes | None) -> None:
+    """A deck file as it was before a change whose sync failed (None: there was none)."""
+    if previous is None:
+        path.unlink(missing_ok=True)
+    else:
+        write_atomically(path, previous)
 
 
 def check_deck_name(name: str) -> None:

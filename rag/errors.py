@@ -1,12 +1,21 @@
 """Domain errors. The API maps them to HTTP in one handler; the CLI to one line and exit 1."""
 
+from collections.abc import Sequence
+from pathlib import Path
+
 
 class CardragError(Exception):
     """Base class: a problem a user can act on, with a message that says what to do."""
 
 
 class CardError(CardragError):
-    """A deck file or a card in it is malformed. The message names file, card and field."""
+    """A deck file or a card in it is malformed. The message names file, card and field;
+    `files` lists the deck files at fault, when they are known, for callers that may show
+    a file's name but not the server's paths in the message (the API)."""
+
+    def __init__(self, message: str, files: Sequence[Path] = ()):
+        super().__init__(message)
+        self.files = tuple(files)
 
 
 class CardNotFound(CardragError):
@@ -42,3 +51,9 @@ class EmptyCorpus(CardragError):
 class IndexUnavailable(CardragError):
     """The index cannot be opened (unreadable or damaged on disk, or the Chroma server
     unreachable); nothing was changed."""
+
+
+class StorageError(CardragError):
+    """The data directory could not be written (no space left, permission denied, a
+    read-only file system): the server's fault, not the caller's. What was already ingested
+    is as it was; the message names the problem and the directory."""

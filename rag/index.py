@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from chromadb.errors import InternalError
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.ingestion import DocstoreStrategy, IngestionPipeline
 from llama_index.core.schema import (
@@ -44,8 +45,8 @@ from llama_index.core.schema import (
 from llama_index.core.storage.docstore import SimpleDocumentStore
 
 from rag.cards import Card
-from rag.durable import PARTIAL_SUFFIX, move_into_place, partial_of
-from rag.errors import CardragError, EmptyCorpus
+from rag.durable import PARTIAL_SUFFIX, move_into_place, partial_of, storage_errors
+from rag.errors import CardragError, EmptyCorpus, StorageError
 from rag.lock import writer_lock
 from rag.published import (
     DOCSTORE_DIR,
@@ -127,6 +128,7 @@ class CardIndexer:
         self.base = live.base
         self.embedder = embedder
         self._holder: int | None = None  # the thread holding the writer lock, if we hold it
+        self.write_failure: str | None = None  # Chroma's error, once a write to it failed
 
     @contextmanager
     def writing(self) -> Iterator[None]:
@@ -137,6 +139,7 @@ class CardIndexer:
         if self._holder == threading.get_ident():
             yield
             return
+        self._refuse_after_failure()  # before a deck file or anything else is touched
         with writer_lock(self.data_dir):
             self._holder = threading.get_ident()
             try:
@@ -157,7 +160,7 @@ class CardIndexer:
             )
         started = time.perf_counter()
         documents = [card_document(card) for card in cards]
-        with self.writing():
+        with storage_errors(self.data_dir), self.writing(), self._chroma_write_errors():
             published, store = self._live()
             docstore = _load_docstore(published.docstore_path(self.data_dir)) if published \
                 else SimpleDocumentStore()  # fmt: skip
@@ -179,6 +182,33 @@ class CardIndexer:
             else:
                 self._build_and_publish(published, store, docstore, documents, show_progress)
         return IngestReport(**counts, seconds=round(time.perf_counter() - started, 3))
+
+    @contextmanager
+    def _chroma_write_errors(self) -> Iterator[None]:
+        """Chroma's embedded client reports a write it could not make (a full disk: "Error
+        in compaction: Failed to apply logs to the metadata segment") as an InternalError,
+        and a later write through the same client, once space was freed, could hang for
+        good in `Collection.add`, and /healthz with it (1.5.9, on a 30 MB tmpfs: in one of
+        two runs). So the first one is a clear error, and this indexer writes no more
+        (_refuse_after_failure): the served index is the published one, which the failed
+        build never touched; a restart opens a new client."""
+        try:
+            yield
+        except InternalError as exc:
+            self.write_failure = (str(exc).strip().splitlines() or ["InternalError"])[0]
+            raise self._failure_error() from None
+
+    def _refuse_after_failure(self) -> None:
+        if self.write_failure is not None:
+            raise self._failure_error()
+
+    def _failure_error(self) -> StorageError:
+        return StorageError(
+            f"{self.live.chroma_dir}: the index could not be written (Chroma: "
+            f"{self.write_failure}); the served index is unchanged. Check the free space and "
+            "the permissions of the data directory, then restart cardrag: this process "
+            "writes no more to the index"
+        )
 
     def _live(self) -> tuple[Published | None, CardStore]:
         published, store = self.live.snapshot()

@@ -90,11 +90,25 @@ def check_database(chroma_dir: Path, published: Published | None = None) -> None
         raise unavailable(chroma_dir, f"{database.name}: {verdict}")
 
 
+# SQLite's words when it may not write (code 8, SQLITE_READONLY) or may not open or create
+# a file (code 14, SQLITE_CANTOPEN: a folder it cannot write its journal into), and the
+# OS's: a permission problem, not damage, so restoring or rebuilding is the wrong advice.
+NOT_WRITABLE_SIGNS = ("readonly database", "read-only", "unable to open database file",
+                      "permission denied", "operation not permitted")  # fmt: skip
+
+
 def unavailable(chroma_dir: Path, problem: BaseException | str) -> IndexUnavailable:
     reason = (str(problem).strip().splitlines() or [type(problem).__name__])[0]
+    if any(sign in reason.lower() for sign in NOT_WRITABLE_SIGNS):
+        advice = (
+            "it is not damaged, but this user may not write to it: make the folder and its "
+            "files writable (owner, mode, `chattr -i`, a read-only mount); Chroma writes to "
+            "its database even to read it"
+        )
+    else:
+        advice = "Restore it from a backup, or move it away and run `cardrag ingest` to rebuild"
     return IndexUnavailable(
-        f"{chroma_dir}: cannot open the Chroma index ({reason}); nothing was changed. Restore "
-        "it from a backup, or move it away and run `cardrag ingest` to rebuild"
+        f"{chroma_dir}: cannot open the Chroma index ({reason}); nothing was changed. {advice}"
     )
 
 

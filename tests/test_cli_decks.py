@@ -1,12 +1,17 @@
 """The CLI's deck and quiz commands end to end on the fakes."""
 
+import errno
 import json
+import os
 
 import pytest
 
+from rag import durable
 from rag.importers import parse_file
 from rag.importers.common import to_cards
+from rag.settings import REPO_ROOT
 from tests.conftest import THEORY_MD
+from tests.rag.test_decks import killed_during
 from tests.test_cli import env, run  # noqa: F401 (env is a fixture)
 
 CSV = (
@@ -148,3 +153,40 @@ def test_quiz_filters_are_checked_as_the_api_checks_them(env, option, value):  #
     result = run("quiz", option, value, input="")
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert result.stderr.startswith(f"error: {option[2:]} {value!r}: ")
+
+
+@pytest.mark.parametrize("given", [("--deck", "mlops", "--card", "dropout"),
+                                   ("--card", "dropout", "--cited", "why dropout?")])  # fmt: skip
+def test_export_of_two_things_at_once_says_only_one(env, given):  # noqa: F811
+    result = run("export", *given)
+    assert result.exit_code == 1
+    assert result.stderr == "error: say what to export with only one of --deck, --card or " \
+        "--cited\n"  # fmt: skip
+    assert run("export").stderr.startswith("error: say what to export: one of")
+
+
+def test_a_killed_import_is_seen_through_before_a_deck_command(env):  # noqa: F811
+    assert run("ingest").exit_code == 0
+    killed_during({**os.environ, "PYTHONPATH": str(REPO_ROOT)}, "import", "hardware",
+                  CSV.encode())  # fmt: skip
+    listed = run("decks", "--json")
+    assert listed.exit_code == 0, listed.output
+    assert "warning: the import of deck 'hardware' did not finish" in listed.stderr
+    assert "2 cards added" in listed.stderr
+    found = json.loads(run("search", "matrix multiplication accelerator", "--json").stdout)
+    assert found["results"][0]["question"] == "What is a TPU?"
+    assert run("decks").stderr == ""  # once
+
+
+def test_a_full_disk_is_one_line(env, csv_file, monkeypatch):  # noqa: F811
+    assert run("ingest").exit_code == 0
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(durable.os, "fsync", full)
+    result = run("import", str(csv_file), "--deck", "hardware")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    data_dir = os.environ["CARDRAG_DATA_DIR"]
+    assert result.stderr == f"error: {data_dir}: no space left on the device; what was " \
+        "ingested before is unchanged: free some space and try again\n"  # fmt: skip

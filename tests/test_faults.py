@@ -22,6 +22,7 @@ from api.app import create_app
 from rag.errors import IndexBusy, IndexUnavailable
 from rag.lock import writer_lock
 from rag.settings import REPO_ROOT
+from rag.store import unavailable
 from tests.api.test_decks_quiz_api import CSV, upload
 from tests.conftest import make_settings
 from tests.test_cli import env, run  # noqa: F401  (env is a fixture)
@@ -229,3 +230,33 @@ def test_the_writer_lock_is_held_from_reading_the_card_set_to_publishing(setting
             second.indexer.sync(cards)
         assert first.indexer.sync(cards).added == len(cards)  # re-entrant for its holder
     assert second.indexer.sync(cards).unchanged == len(cards)
+
+
+# ---------------------------------------------------------------- a read-only index
+
+
+@pytest.mark.parametrize("reason", [
+    "error returned from database: (code: 8) attempt to write a readonly database",
+    "error returned from database: (code: 14) unable to open database file",
+    "[Errno 13] Permission denied: 'chroma.sqlite3'",
+])  # fmt: skip
+def test_a_read_only_index_gets_advice_on_permissions_not_repair(reason):
+    message = str(unavailable(Path("/srv/data/chroma"), reason))
+    assert "may not write to it" in message and "chattr -i" in message
+    assert "Restore it" not in message and "rebuild" not in message
+    damaged = str(unavailable(Path("/srv/data/chroma"), "database disk image is malformed"))
+    assert "Restore it from a backup" in damaged
+
+
+def test_an_immutable_database_is_one_line_about_permissions(data_dir):
+    database = data_dir / "chroma" / "chroma.sqlite3"
+    if subprocess.run(["chattr", "+i", str(database)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i is not available here (needs root on a file system with it)")
+    try:  # another process: this one's Chroma client is open already, and kept per path
+        command = [sys.executable, "-m", "ingest", "search", "dropout"]
+        result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True,
+                                timeout=300)  # fmt: skip
+    finally:
+        subprocess.run(["chattr", "-i", str(database)], check=True)
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert "readonly database" in result.stderr and "may not write to it" in result.stderr

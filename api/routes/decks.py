@@ -5,7 +5,8 @@ from collections.abc import Callable
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query, UploadFile
+from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 
 from api.deps import ComponentsDep
@@ -28,7 +29,22 @@ def readable_decks(components: ComponentsDep) -> None:
     try:
         components.decks.decks()  # parsed once per change of the files, then cached
     except CardError as exc:
-        raise DecksUnreadable(str(exc)) from exc
+        raise DecksUnreadable(str(exc), exc.files) from exc
+
+
+async def single_form_fields(request: Request) -> None:
+    """FastAPI keeps the last of a repeated form field: with two `deck` fields the last
+    named the deck, with two `file` parts the last was imported, and the client never
+    knew. Refused with the 422 of any other validation error, as a repeated query
+    parameter is (api.query_params). The form is parsed once: Starlette keeps it."""
+    form = await request.form()
+    problems = [
+        {"type": "single_value", "loc": ("body", name), "msg": "must be given once",
+         "input": [getattr(v, "filename", None) or str(v) for v in form.getlist(name)]}
+        for name in dict.fromkeys(form.keys()) if len(form.getlist(name)) > 1
+    ]  # fmt: skip
+    if problems:
+        raise RequestValidationError(problems)
 
 
 router = APIRouter(tags=["decks"])
@@ -46,7 +62,7 @@ def list_decks(components: ComponentsDep) -> DecksResponse:
 @router.post(
     "/v1/decks/import",
     response_model=ImportResponse,
-    dependencies=ReadsDecks,
+    dependencies=[Depends(single_form_fields), *ReadsDecks],
     responses={400: {"model": ErrorResponse, "description": "Bad file: the line or row."},
                413: {"model": ErrorResponse, "description": "File too large."}},
 )  # fmt: skip

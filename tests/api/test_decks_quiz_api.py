@@ -1,15 +1,23 @@
 """Decks and quiz over HTTP, on the fakes: import an upload, list, export, remove; quiz."""
 
+import errno
+import os
 from urllib.parse import quote
 
 import numpy as np
 import pytest
+from chromadb.errors import InternalError
+from fastapi.testclient import TestClient
 
+from api.app import create_app
+from rag import durable, index
+from rag.components import build_components
 from rag.errors import DeckNotFound, IndexBusy
 from rag.importers import parse_file
 from rag.importers.common import to_cards
-from rag.testing import FakeLLM
+from rag.testing import FakeLLM, HashingEmbedding
 from tests.conftest import THEORY_MD
+from tests.rag.test_decks import crash_env, killed_during
 
 CSV = (
     "question,answer,topic,difficulty\n"
@@ -131,7 +139,8 @@ def test_a_damaged_deck_file_on_the_server_is_a_5xx_naming_no_path(client, setti
     for response in responses:
         assert response.status_code == 503, response.text
         detail = response.json()["detail"]
-        assert "deck file is damaged" in detail and str(settings.data_dir) not in detail
+        assert "deck file is damaged: hardware.yaml" in detail, detail
+        assert str(settings.data_dir) not in detail and "decks/" not in detail
 
 
 def held(components, deck: str) -> tuple[list, np.ndarray]:
@@ -299,3 +308,118 @@ def test_quiz_grade_degrades_when_the_llm_fails_or_rambles(client, fake_llm: Fak
 )
 def test_quiz_grade_input_errors(client, payload, status):
     assert client.post("/v1/quiz/grade", json=payload).status_code == status
+
+
+# ------------------------------------------------------------ start-up, storage, stray files
+
+
+def test_the_server_sees_a_killed_import_through_at_start_up(client, settings, caplog):
+    """In a thread beside the requests: until it publishes, the server answers from the
+    index as it was, as it does while any import runs."""
+    count = client.get("/healthz").json()["cards"]
+    killed_during(crash_env(settings), "import", "hardware", CSV.encode())
+    restarted = build_components(settings, embedder=HashingEmbedding())
+    with TestClient(create_app(settings, restarted)) as after:
+        after.app.state.deck_recovery.join(timeout=120)  # it runs beside the requests
+        assert after.get("/healthz").json()["cards"] == count + 2
+        cards = after.get("/v1/cards", params={"deck": "hardware"}).json()["cards"]
+        assert {card["question"] for card in cards} == {"What is a GPU?", "What is a TPU?"}
+    assert "the import of deck 'hardware' did not finish" in caplog.text
+
+
+def test_the_server_starts_when_a_killed_import_cannot_be_seen_through(client, settings,
+                                                                       caplog):  # fmt: skip
+    count = client.get("/healthz").json()["cards"]
+    killed_during(crash_env(settings), "import", "hardware", CSV.encode())
+    (settings.data_dir / "decks" / "other.yaml").write_text("deck: [unclosed")
+    restarted = build_components(settings, embedder=HashingEmbedding())
+    with TestClient(create_app(settings, restarted)) as after:
+        after.app.state.deck_recovery.join(timeout=120)
+        assert after.get("/healthz").json()["cards"] == count
+    assert "may disagree until this is fixed" in caplog.text
+    assert restarted.decks.pending() is not None  # seen through once it is repaired
+
+
+def disk_full_at(target: str, monkeypatch) -> None:
+    """Writes to files named `target` fail as on a full disk (write() names no file)."""
+    real_fsync = durable.os.fsync
+
+    def fsync(fd: int) -> None:
+        if os.readlink(f"/proc/self/fd/{fd}").endswith(target):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_fsync(fd)
+
+    monkeypatch.setattr(durable.os, "fsync", fsync)
+
+
+@pytest.mark.parametrize("target", ["decks.pending.partial", "hardware.yaml.partial"])
+def test_a_full_disk_is_a_503_naming_the_problem_and_the_folder(client, settings,
+                                                                monkeypatch, target):  # fmt: skip
+    assert upload(client, CSV.encode()).status_code == 200
+    deck_file = settings.data_dir / "decks" / "hardware.yaml"
+    saved, count = deck_file.read_bytes(), client.get("/healthz").json()["cards"]
+    disk_full_at(target, monkeypatch)
+    response = upload(client, CSV.replace("many cores", "thousands of cores").encode())
+    assert response.status_code == 503, response.text
+    detail = response.json()["detail"]
+    assert "no space left on the device" in detail and str(settings.data_dir) not in detail
+    assert detail.startswith("data/decks: " if "hardware" in target else "data: ")
+    assert deck_file.read_bytes() == saved and client.get("/healthz").json()["cards"] == count
+    removal = 503 if target.startswith("decks.pending") else 200  # a removal writes no deck
+    assert client.delete("/v1/decks/hardware").status_code == removal
+
+
+def test_a_folder_that_may_not_be_written_is_a_503_saying_so(client, settings, monkeypatch):
+    def denied(path, *args, **kwargs):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+
+    monkeypatch.setattr(durable, "open", denied, raising=False)
+    response = upload(client, CSV.encode())
+    assert response.status_code == 503
+    assert response.json()["detail"].startswith("data: permission denied;")
+    assert not (settings.data_dir / "decks" / "hardware.yaml").exists()
+
+
+def test_after_chroma_fails_a_write_the_server_writes_no_more(client, settings, monkeypatch):
+    """Chroma 1.5.9's embedded client hung for good on the write after an InternalError
+    (a full disk), and every request with it: the first is a 503, and no write follows."""
+    count = client.get("/healthz").json()["cards"]
+
+    def compaction_failed(*args, **kwargs):
+        raise InternalError("Error in compaction: Failed to apply logs to the metadata segment")
+
+    monkeypatch.setattr(index, "_copy", compaction_failed)
+    response = upload(client, CSV.encode())
+    assert response.status_code == 503
+    assert "Failed to apply logs" in response.json()["detail"]
+    monkeypatch.setattr(index, "create_collection", lambda *a: pytest.fail("wrote again"))
+    again = upload(client, CSV.encode())
+    assert again.status_code == 503 and "restart cardrag" in again.json()["detail"]
+    assert not list((settings.data_dir / "decks").glob("*.yaml"))
+    assert client.get("/healthz").json()["cards"] == count  # reads still answer
+    assert client.get("/v1/search", params={"q": "dropout"}).status_code == 200
+
+
+@pytest.mark.parametrize("stray", [".hardware.yaml", "._hardware.yaml", "old/hardware.yaml"])
+def test_hidden_files_and_sub_folders_beside_the_decks_are_not_decks(client, settings, stray):
+    assert upload(client, CSV.encode()).status_code == 200
+    path = settings.data_dir / "decks" / stray
+    path.parent.mkdir(exist_ok=True)
+    path.write_text("deck: [unclosed" if stray.startswith("._") else
+                    (settings.data_dir / "decks" / "hardware.yaml").read_text())  # fmt: skip
+    assert client.get("/v1/decks").status_code == 200
+    assert client.get("/v1/decks/hardware/export").status_code == 200
+    assert upload(client, CSV.encode(), deck="spare").status_code == 200
+    assert client.delete("/v1/decks/hardware").status_code == 200
+
+
+@pytest.mark.parametrize("field", ["deck", "file"])
+def test_a_form_field_given_twice_is_a_422(client, field):
+    parts = [("file", ("hw.csv", CSV.encode())), ("deck", (None, "hardware"))]
+    parts += [("file", ("other.csv", CSV.encode()))] if field == "file" else \
+        [("deck", (None, "other"))]  # fmt: skip
+    response = client.post("/v1/decks/import", files=parts)
+    assert response.status_code == 422, response.text
+    assert response.json()["message"] == f"{field}: must be given once"
+    assert {d["deck"] for d in client.get("/v1/decks").json()["decks"]}.isdisjoint(
+        {"hardware", "other"})

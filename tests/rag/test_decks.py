@@ -1,16 +1,22 @@
 """The deck library: imported decks kept as card files, synced with the corpus together."""
 
+import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 import yaml
 
 from rag import decks as decks_module
-from rag.cards import load_corpus
-from rag.decks import DeckLibrary
+from rag.cards import deck_paths, load_corpus
+from rag.components import build_components
+from rag.decks import DeckLibrary, PendingChange
 from rag.errors import CardError, DeckNotFound, EmptyCorpus
 from rag.export import to_apkg
 from rag.hits import CardFilters
+from rag.settings import REPO_ROOT
+from rag.testing import HashingEmbedding
 from tests.conftest import CORPUS, THEORY_MD
 
 CSV = (
@@ -192,3 +198,138 @@ def test_removing_the_last_deck_may_empty_the_index(components, settings, tmp_pa
     library.import_file(components.indexer, "hardware", CSV.encode(), "hw.csv")
     removed, _ = library.remove(components.indexer, "hardware")
     assert removed == 3 and components.store.count() == 0
+
+
+# ------------------------------------------------- a process killed between file and index
+
+# Builds the components from CARDRAG_* (crash_env), then imports or removes a deck with the
+# sync replaced by os._exit: the process dies after the deck file changed and before the
+# index did, with no `except` or `finally` run, as under SIGKILL.
+KILLED_AT_SYNC = """
+import os, sys
+from rag.components import build_components
+from rag.settings import Settings
+components = build_components(Settings())
+components.indexer.sync = lambda *args, **kwargs: os._exit(9)
+operation, name = sys.argv[1], sys.argv[2]
+if operation == "import":
+    components.decks.import_file(components.indexer, name, sys.stdin.buffer.read(), "hw.csv")
+else:
+    components.decks.remove(components.indexer, name)
+"""
+
+
+def crash_env(settings) -> dict[str, str]:
+    """The CARDRAG_* environment of these (embedded, fake) settings, for a subprocess."""
+    return {**os.environ, "PYTHONPATH": str(REPO_ROOT),
+            "CARDRAG_DATA_DIR": str(settings.data_dir),
+            "CARDRAG_CORPUS_DIR": str(settings.corpus_dir),
+            "CARDRAG_EMBEDDER__BACKEND": "hashing", "CARDRAG_LLM__BACKEND": "fake"}  # fmt: skip
+
+
+def killed_during(env: dict[str, str], operation: str, name: str, data: bytes = b"") -> None:
+    """Run an import or a removal in another process, killed before the index is synced."""
+    result = subprocess.run([sys.executable, "-c", KILLED_AT_SYNC, operation, name],
+                            input=data, env=env, cwd=REPO_ROOT, capture_output=True,
+                            timeout=300)  # fmt: skip
+    assert result.returncode == 9, result.stderr.decode()
+
+
+def index_cards(components) -> dict[str, object]:
+    return {card.id: card for card in components.store.all_cards()}
+
+
+def file_cards(components) -> dict[str, object]:
+    return {card.id: card for card in components.decks.all_cards()}
+
+
+EDITED = CSV.replace("for on-device inference", "for inference on phones")
+
+
+@pytest.mark.parametrize(
+    ("imported_first", "operation", "data", "expected"),
+    [
+        (None, "import", CSV, (3, 0, 0)),  # a new deck: its file there, no card indexed
+        (CSV, "import", EDITED, (0, 1, 0)),  # a re-import: new text on file, old one served
+        (CSV, "remove", "", (0, 0, 3)),  # a removal: the file gone, its cards searchable
+    ],
+)
+def test_a_change_killed_before_the_sync_is_seen_through_after_a_restart(
+    components, settings, caplog, imported_first, operation, data, expected
+):
+    if imported_first:
+        import_csv(components, imported_first)
+    killed_during(crash_env(settings), operation, "hardware", data.encode())
+    restarted = build_components(settings, embedder=HashingEmbedding())
+    assert index_cards(restarted) != file_cards(restarted)  # what the kill left
+    report = restarted.decks.recover(restarted.indexer)
+    assert (report.added, report.updated, report.removed) == expected
+    assert report.unchanged == len(file_cards(restarted)) - expected[0] - expected[1]
+    assert index_cards(restarted) == file_cards(restarted)
+    noun = {"import": "import", "remove": "removal"}[operation]
+    assert f"the {noun} of deck 'hardware' did not finish" in caplog.text
+    assert restarted.decks.pending() is None
+    assert restarted.decks.recover(restarted.indexer) is None  # seen through once
+
+
+def test_nothing_to_see_through_costs_no_sync(components, monkeypatch):
+    import_csv(components)
+    monkeypatch.setattr(components.indexer, "sync", lambda *a, **k: pytest.fail("synced"))
+    assert components.decks.pending() is None
+    assert components.decks.recover(components.indexer) is None
+
+
+def test_a_failed_sync_leaves_the_change_to_be_seen_through(components, monkeypatch):
+    """The file is put back, but whether the sync published before it failed is not known:
+    the marker stays, and the next start-up syncs (an unchanged sync embeds nothing)."""
+    import_csv(components)
+
+    def broken_sync(cards, show_progress=False, allow_empty=False):
+        raise RuntimeError("disk full")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(components.indexer, "sync", broken_sync)
+        with pytest.raises(RuntimeError):
+            import_csv(components, EDITED)
+    assert components.decks.pending() == PendingChange("import", "hardware")
+    report = components.decks.recover(components.indexer)
+    assert (report.added, report.updated, report.removed) == (0, 0, 0)
+    assert components.decks.pending() is None
+
+
+def test_an_ingest_sees_a_pending_change_through(components, settings):
+    killed_during(crash_env(settings), "import", "hardware", CSV.encode())
+    restarted = build_components(settings, embedder=HashingEmbedding())
+    assert restarted.decks.pending() == PendingChange("import", "hardware")
+    _, report = restarted.decks.ingest(restarted.indexer)
+    assert report.added == 3 and restarted.decks.pending() is None
+
+
+def test_a_removal_killed_beside_a_damaged_deck_is_seen_through(components, settings):
+    """The other decks do not all read: as a removal then does, the index keeps what it
+    holds less the removed deck's cards."""
+    import_csv(components)
+    import_csv(components, name="spare")
+    damaged = settings.data_dir / "decks" / "hardware.yaml"
+    killed_during(crash_env(settings), "remove", "spare")
+    damaged.write_text("deck: [unclosed")
+    restarted = build_components(settings, embedder=HashingEmbedding())
+    report = restarted.decks.recover(restarted.indexer)
+    assert (report.added, report.updated, report.removed) == (0, 0, 3)
+    assert {card.deck for card in restarted.store.all_cards()} >= {"hardware"}
+    assert "spare" not in {card.deck for card in restarted.store.all_cards()}
+
+
+def test_deck_files_skip_hidden_names_and_the_imported_decks_sub_folders(tmp_path):
+    """corpus/ may have sub-folders (docs/CARD_FORMAT.md); the imported decks' folder is
+    only ever written at its top level. Hidden names are other tools' leftovers anywhere."""
+    corpus, imported = tmp_path / "corpus", tmp_path / "decks"
+    files = ["corpus/a.yaml", "corpus/more/b.yml", "corpus/.a.yaml", "corpus/._a.yaml",
+             "corpus/.git/c.yaml", "corpus/notes.txt", "decks/x.yaml", "decks/.x.yaml",
+             "decks/._x.yaml", "decks/old/x.yaml"]  # fmt: skip
+    for name in files:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("")
+    (imported / "folder.yaml").mkdir()
+    assert deck_paths(corpus, [imported]) == [
+        corpus / "a.yaml", corpus / "more" / "b.yml", imported / "x.yaml"]  # fmt: skip
