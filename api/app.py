@@ -40,7 +40,7 @@ from api.schemas import CARD_IDS_JSON_BYTES, ErrorResponse, ValidationErrorRespo
 from api.security import ApiKeyMiddleware, KeyRing, document_keys
 from api.web import ChatPage
 from rag.components import Components, build_components
-from rag.errors import CardragError, IndexBusy, IndexUnavailable
+from rag.errors import IndexUnavailable
 from rag.llm import LlamaCppGenerator
 from rag.settings import Settings
 
@@ -156,21 +156,11 @@ def _start_deck_recovery(components: Components) -> threading.Thread | None:
     another writer gets a 409. No thread at all when there is nothing to do (one stat)."""
     if not components.decks.pending_path.exists():
         return None
-    thread = threading.Thread(target=_recover_decks, args=(components,),
-                              name="cardrag-deck-recovery", daemon=True)  # fmt: skip
+    thread = threading.Thread(target=components.decks.recover_or_warn,
+                              args=(components.indexer,), name="cardrag-deck-recovery",
+                              daemon=True)  # fmt: skip
     thread.start()
     return thread
-
-
-def _recover_decks(components: Components) -> None:
-    """If the change cannot be seen through now (another writer holds the lock, a deck file
-    is damaged, the disk is full), the reason is logged and the server serves on."""
-    try:
-        components.decks.recover(components.indexer)
-    except IndexBusy:
-        log.info("another writer holds the data directory; it sees the deck files through")
-    except CardragError as exc:
-        log.warning("the deck files and the index may disagree until this is fixed: %s", exc)
 
 
 def _preload(components: Components, settings: Settings) -> None:

@@ -215,24 +215,17 @@ def export(
 
 def _recover_decks(settings: Settings, components=None) -> None:  # type: ignore[no-untyped-def]
     """Before a deck command, see through a deck import or removal that a killed process
-    left half done (rag.decks.DeckLibrary.recover), so that the deck files the command
-    reads and the index agree. One stat when there is none; otherwise the components (the
-    encoder) are built, if the command has not built them. What stops it (a damaged deck
-    file, a full disk) is a warning: the command itself may still work or say why not."""
+    left half done (rag.decks.DeckLibrary.recover_or_warn), so that the deck files the
+    command reads and the index agree. One stat when there is none; otherwise the
+    components (the encoder) are built, if the command has not built them. What stops it is
+    a warning on stderr: the command itself may still work or say why not."""
     from rag.decks import DeckLibrary
-    from rag.errors import IndexBusy
 
     if not DeckLibrary.from_settings(settings).pending_path.exists():
         return
     _log_warnings()
     components = components or _components(settings)
-    try:
-        components.decks.recover(components.indexer)
-    except IndexBusy:
-        pass  # a writer at work: the marker is its own, and it sees its change through
-    except CardragError as exc:
-        typer.echo(f"warning: the deck files and the index may disagree until this is "
-                   f"fixed: {exc}", err=True)  # fmt: skip
+    components.decks.recover_or_warn(components.indexer)
 
 
 def _one_export_choice(deck: str | None, cards: list[str] | None, cited: str | None) -> None:

@@ -34,7 +34,7 @@ from rag.cards import (
     load_corpus,
 )
 from rag.durable import storage_errors, write_atomically
-from rag.errors import CardError, DeckNotFound, EmptyCorpus
+from rag.errors import CardError, CardragError, DeckNotFound, EmptyCorpus, IndexBusy
 from rag.importers import parse_file
 from rag.importers.common import to_cards
 from rag.index import CardIndexer, IngestReport
@@ -177,6 +177,18 @@ class DeckLibrary:
                     report.added, report.updated, report.removed)  # fmt: skip
         return report
 
+    def recover_or_warn(self, indexer: CardIndexer) -> None:
+        """`recover`, for callers that go on whatever happens (the server's start-up, the
+        CLI's deck commands): what stops it is logged, not raised. Another writer holding
+        the lock sees the change through itself; a damaged deck file or a full disk leaves
+        files and index disagreeing until it is fixed, which the warning says."""
+        try:
+            self.recover(indexer)
+        except IndexBusy:
+            log.info("another writer holds the data directory; it sees the deck files through")
+        except CardragError as exc:
+            log.warning("the deck files and the index may disagree until this is fixed: %s", exc)
+
     def _cards_after(self, change: PendingChange, indexer: CardIndexer) -> list[Card]:
         """What the index must hold: every deck file's cards. If a deck file does not read
         and the change was a removal, what the index holds less the removed deck's, as
@@ -186,8 +198,7 @@ class DeckLibrary:
         except CardError:
             if change.operation != "remove":
                 raise
-            held = indexer.live.snapshot()[1].all_cards()
-            return [card for card in held if card.deck != change.deck]
+            return _without_deck(_held_cards(indexer), change.deck)
 
     def _begin(self, change: PendingChange) -> None:
         """Mark a change before the first deck file is touched: written, fsynced and renamed
@@ -273,7 +284,7 @@ class DeckLibrary:
                 f"no imported deck named {name!r} (a deck file cannot be read, so the decks "
                 "were not listed; `cardrag decks` names it)"
             )
-        held = indexer.live.snapshot()[1].all_cards()
+        held = _held_cards(indexer)
         previous = path.read_bytes()
         self._begin(PendingChange("remove", name))
         path.unlink()
@@ -281,7 +292,7 @@ class DeckLibrary:
             try:
                 remaining = all_cards(self.decks())
             except CardError:
-                remaining = [card for card in held if card.deck != name]
+                remaining = _without_deck(held, name)
             report = indexer.sync(remaining, allow_empty=True)
         except BaseException:
             _put_back(path, previous)
@@ -382,3 +393,13 @@ def _represent_text(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
 
 
 _DeckDumper.add_representer(str, _represent_text)
+
+
+def _held_cards(indexer: CardIndexer) -> list[Card]:
+    """The cards the live index holds: what a removal keeps when a deck file does not read
+    (syncing with the readable files alone would drop a damaged deck's indexed cards)."""
+    return indexer.live.snapshot()[1].all_cards()
+
+
+def _without_deck(cards: Sequence[Card], deck: str) -> list[Card]:
+    return [card for card in cards if card.deck != deck]

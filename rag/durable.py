@@ -38,12 +38,10 @@ def write_atomically(path: Path, content: bytes, *, sync_directory: bool = False
             out.flush()
             os.fsync(out.fileno())
         os.replace(partial, path)
-    except OSError as exc:
+    except BaseException as exc:
         partial.unlink(missing_ok=True)
-        exc.filename = exc.filename or str(partial)  # a failed write() names no file
-        raise
-    except BaseException:
-        partial.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and not exc.filename:  # a failed write() names no file
+            exc.filename = str(partial)
         raise
     if sync_directory:
         fsync_directory(path.parent)
