@@ -9,6 +9,9 @@ UV_VERSION := 0.13.9
 # torch from PyPI and pull a CUDA build of several GB.
 FIND_LINKS ?= $(or $(PIP_FIND_LINKS),$(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null))
 FIND_LINKS_ARGS := $(foreach dir,$(FIND_LINKS),--find-links $(dir))
+# uv installs no bytecode by default, and where PYTHONDONTWRITEBYTECODE is set (these
+# machines set it) Python then compiles llama-index, chromadb and the rest at every start:
+# 12.5 s to import the app instead of 6.2 s. --compile-bytecode writes the .pyc files once.
 # llama-cpp-python ships as source. A native build targets the build machine's newest
 # instructions (AMX here) and segfaults elsewhere, so it is built portable.
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
@@ -23,7 +26,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/uv pip install --python $(BIN)/python \
-		$(FIND_LINKS_ARGS) -e '.[dev]'
+		--compile-bytecode $(FIND_LINKS_ARGS) -e '.[dev]'
 	touch $@
 
 models: $(VENV)/.installed

@@ -22,7 +22,7 @@ from starlette.responses import Response
 
 from api.openai_errors import error_response
 from api.request_context import REQUEST_ID_SCOPE_KEY
-from api.validation import summary
+from api.validation import summary, with_short_input
 from rag.errors import (
     CardError,
     CardNotFound,
@@ -91,7 +91,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
         """FastAPI's `detail` list as it was (clients read it), and `message`: the same
         problems in one line for people (api.validation), which the chat page shows."""
-        errors = jsonable_encoder(exc.errors())
+        errors = jsonable_encoder([with_short_input(error) for error in exc.errors()])
         content = {"detail": errors, "message": summary(errors)}
         return AsciiJSONResponse(status_code=422, content=content)
 

@@ -7,12 +7,14 @@ shows an error as it comes, so a 422 carries this one line as `message` beside F
 structured `detail` list (kept as it was: clients read it).
 """
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rag.cards import SLUG_PATTERN
 
 MAX_LISTED = 3  # a form rarely has more problems at once; the rest are counted
+MAX_ECHOED_CHARS = 200  # of an offending value sent back in a 422's `input`
 _WHERE = frozenset({"body", "query", "path", "header", "cookie"})
 _SLUG = "must be lower-case letters and digits, joined by '-' or '_'"
 # pydantic error type -> reason; {name} is filled from the error's ctx.
@@ -97,3 +99,27 @@ def reason_of(error: Mapping[str, Any]) -> str:
             pass
     message = str(error.get("msg", "is not valid"))
     return message[:1].lower() + message[1:]
+
+
+def with_short_input(error: Mapping[str, Any]) -> dict[str, Any]:
+    """The error with its `input` kept short. pydantic echoes the whole offending value, so a
+    100 KB deck name or a list of 5,001 ids came back in full; a person needs only enough to
+    recognise it. Text is cut at MAX_ECHOED_CHARS; a longer list or object is described."""
+    shortened = dict(error)
+    if "input" in shortened:
+        shortened["input"] = short_input(shortened["input"])
+    return shortened
+
+
+def short_input(value: Any) -> Any:
+    if isinstance(value, str):
+        if len(value) <= MAX_ECHOED_CHARS:
+            return value
+        return f"{value[:MAX_ECHOED_CHARS]}… ({len(value):,} characters)"
+    if len(json.dumps(value, default=str)) <= MAX_ECHOED_CHARS:
+        return value
+    if isinstance(value, Mapping):
+        return f"(an object with {len(value):,} fields, not repeated here)"
+    if isinstance(value, Sequence):
+        return f"(a list of {len(value):,} items, not repeated here)"
+    return f"({type(value).__name__}, not repeated here)"

@@ -255,6 +255,20 @@ def test_the_longest_card_id_lists_fit_the_body_limit_of_their_routes(client):
     assert too_large.status_code == 413
 
 
+def test_a_422_does_not_echo_a_huge_input_back(client):
+    """pydantic's `input` is the whole offending value: 5,001 ids or a 15 KB deck name came
+    back in full. Short values are still echoed as they were."""
+    too_many = client.post("/v1/quiz/next", json={"seen": [*longest_card_ids(), "one-more"]})
+    assert too_many.status_code == 422
+    assert len(too_many.content) < 2_000
+    assert too_many.json()["detail"][0]["input"] == "(a list of 5,001 items, not repeated here)"
+    long_name = client.post("/v1/export", json={"card_ids": ["a"], "deck_name": "d" * 15_000})
+    assert long_name.status_code == 422 and len(long_name.content) < 2_000
+    assert long_name.json()["detail"][0]["input"] == "d" * 200 + "… (15,000 characters)"
+    short = client.post("/v1/ask", json={**ASK, "k": 21})
+    assert short.json()["detail"][0]["input"] == 21
+
+
 @pytest.mark.parametrize(("path", "body"), [
     ("/v1/ask", {**ASK, "k": True}),
     ("/v1/ask", {**ASK, "k": "5"}),
