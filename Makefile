@@ -11,7 +11,8 @@ FIND_LINKS ?= $(or $(PIP_FIND_LINKS),$(shell $(PYTHON) -m pip config get global.
 FIND_LINKS_ARGS := $(foreach dir,$(FIND_LINKS),--find-links $(dir))
 # uv installs no bytecode by default, and where PYTHONDONTWRITEBYTECODE is set (these
 # machines set it) Python then compiles llama-index, chromadb and the rest at every start:
-# 12.5 s to import the app instead of 6.2 s. --compile-bytecode writes the .pyc files once.
+# 12.5 s to import the app and test fixtures, 6.2 s with bytecode. --compile-bytecode
+# writes the .pyc files once.
 # llama-cpp-python ships as source. A native build targets the build machine's newest
 # instructions (AMX here) and segfaults elsewhere, so it is built portable.
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
