@@ -72,7 +72,8 @@ def _index_components(settings: Settings):  # type: ignore[no-untyped-def]
     """Components for a command that reads the cards: an index never ingested into, or
     empty, is an error here rather than an empty table or "the cards do not cover this"
     (which would blame the question). Checked before Chroma opens the folder, which would
-    create a database in it. The API serves an empty index as it is (/healthz: 0 cards)."""
+    create a database in it. The API serves an empty index as it is (/healthz: 0 cards;
+    an answer says that no card is indexed: rag.answer.Answerer.refusal)."""
     from rag.store import check_ingested
 
     check_ingested(settings.data_dir, settings.chroma.url)

@@ -9,7 +9,7 @@ import copy
 import dataclasses
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from rag.citations import StreamingMarkers, citation_grammar, validate_markers
@@ -20,7 +20,13 @@ from rag.grounding import Grounder, supporting_snippet
 from rag.guard import SentenceFlagger, without_injected_sentences
 from rag.hits import CardFilters, ScoredCard, VectorRetriever
 from rag.llm import Generator, Message, TokenUsage
-from rag.prompts import NOT_COVERED, SYSTEM_PROMPT, build_condense_messages, build_messages
+from rag.prompts import (
+    NOT_COVERED,
+    NOTHING_INDEXED,
+    SYSTEM_PROMPT,
+    build_condense_messages,
+    build_messages,
+)
 from rag.settings import LLMSettings, RetrievalSettings
 
 # The model's own "not covered" reply, in the words the prompt asks for or close to them.
@@ -78,6 +84,7 @@ class Answerer:
         llm_settings: LLMSettings,
         expander: HypotheticalAnswer | None = None,
         flagger: SentenceFlagger | None = None,
+        card_count: Callable[[], int] | None = None,
     ):
         self.retriever = retriever
         self.grounder = grounder
@@ -86,6 +93,14 @@ class Answerer:
         self.llm_settings = llm_settings
         self.expander = expander  # HyDE (settings.retrieval.expansion); None: the question alone
         self.flagger = flagger  # sentences to redact beyond the patterns (build_flagger)
+        self.card_count = card_count  # cards in the live index; asked only when none were found
+
+    def refusal(self, hits: Sequence[ScoredCard]) -> str:
+        """Why nothing is answered: the cards do not cover the question, or, when nothing at
+        all was found because no card is indexed, that (the index is counted only then)."""
+        if not hits and self.card_count is not None and self.card_count() == 0:
+            return NOTHING_INDEXED
+        return NOT_COVERED
 
     def replaced(
         self,
@@ -141,7 +156,7 @@ class Answerer:
         clock.lap("retrieve")
         gate = best_score(hits)
         if gate < self.retrieval.answer_threshold:
-            yield Answer(answer=NOT_COVERED, refused=True, standalone_question=standalone,
+            yield Answer(answer=self.refusal(hits), refused=True, standalone_question=standalone,
                          timings=clock.timings(), best_score=gate, usage=usage)  # fmt: skip
             return
         if self.expander is not None:

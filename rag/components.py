@@ -162,6 +162,7 @@ def build_components(
             settings.llm,
             build_expander(settings, embedder),
             flagger,
+            card_count=store.count,
         ),
         decks=DeckLibrary.from_settings(settings),
         grader=Grader(generator, settings.quiz, timeout=settings.llm.timeout, flagger=flagger),

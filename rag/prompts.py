@@ -24,6 +24,11 @@ from rag.llm import Message
 HISTORY_TURNS = 6
 
 NOT_COVERED = "The cards do not cover this question, so I cannot answer it from them."
+# NOT_COVERED blames the question; with no card indexed at all (a server started before its
+# first ingest) the reason is the index, and the reader is told so.
+NOTHING_INDEXED = (
+    "No cards are indexed yet, so there is nothing to answer from: run `cardrag ingest`."
+)
 
 # No "say you don't know" instruction: whether the cards cover a question is decided in code
 # before the model is called (rag.answer). Measured: with such an instruction both bundled

@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from rag.components import build_components, build_indexed
 from rag.errors import IndexUnavailable
-from rag.prompts import NOT_COVERED
+from rag.prompts import NOT_COVERED, NOTHING_INDEXED
 from rag.testing import HashingEmbedding
 from tests.conftest import shipped_card_count
 
@@ -220,6 +220,7 @@ def test_ask_passes_filters_down(client, fake_llm):
     assert cards and all(c["difficulty"] == "medium" for c in cards)
     unknown = client.post("/v1/ask", json={**body, "deck": ["no-such-deck"]}).json()
     assert unknown["refused"] is True and unknown["cards"] == []
+    assert unknown["answer"] == NOT_COVERED  # cards are indexed: none match the filter
 
 
 def test_an_empty_index_answers_without_errors(settings, fake_llm):
@@ -234,7 +235,8 @@ def test_an_empty_index_answers_without_errors(settings, fake_llm):
         assert client.get("/healthz").json()["cards"] == 0
         found = client.get("/v1/search", params={"q": "dropout"}).json()
         assert found == {"results": [], "corrected_query": None}
-        assert client.post("/v1/ask", json={"question": "What is dropout?"}).json()["refused"]
+        answer = client.post("/v1/ask", json={"question": "What is dropout?"}).json()
+        assert answer["refused"] and answer["answer"] == NOTHING_INDEXED  # not the question's fault
 
 
 @pytest.fixture
