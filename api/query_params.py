@@ -17,6 +17,8 @@ from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 
+from api.validation import given_more_than_once
+
 _SEQUENCES = (list, set, frozenset, tuple)
 
 
@@ -33,8 +35,7 @@ def exact_query(request: Request) -> None:
                              "msg": "Extra inputs are not permitted",
                              "input": values[0] if len(values) == 1 else values})  # fmt: skip
         elif len(values) > 1 and not expected[name]:
-            problems.append({"type": "single_value", "loc": ("query", name),
-                             "msg": "must be given once", "input": values})  # fmt: skip
+            problems.append(given_more_than_once("query", name, values))
     if problems:
         raise RequestValidationError(problems)
 

@@ -123,3 +123,10 @@ def short_input(value: Any) -> Any:
     if isinstance(value, Sequence):
         return f"(a list of {len(value):,} items, not repeated here)"
     return f"({type(value).__name__}, not repeated here)"
+
+
+def given_more_than_once(where: str, name: str, values: Sequence[Any]) -> dict[str, Any]:
+    """The problem of a single-value field given several times (`?k=2&k=3`, two `deck` form
+    fields), in pydantic's error shape so it reads like any other 422."""
+    return {"type": "single_value", "loc": (where, name), "msg": "must be given once",
+            "input": list(values)}  # fmt: skip

@@ -19,6 +19,7 @@ from api.schemas import (
     ImportResponse,
     RemoveDeckResponse,
 )
+from api.validation import given_more_than_once
 from rag.errors import CardError
 from rag.export import MEDIA_TYPES, ExportFormat, export_cards
 
@@ -39,10 +40,12 @@ async def single_form_fields(request: Request) -> None:
     parameter is (api.query_params). The form is parsed once: Starlette keeps it."""
     form = await request.form()
     problems = [
-        {"type": "single_value", "loc": ("body", name), "msg": "must be given once",
-         "input": [getattr(v, "filename", None) or str(v) for v in form.getlist(name)]}
-        for name in dict.fromkeys(form.keys()) if len(form.getlist(name)) > 1
-    ]  # fmt: skip
+        given_more_than_once(
+            "body", name, [getattr(v, "filename", None) or str(v) for v in form.getlist(name)]
+        )
+        for name in dict.fromkeys(form.keys())
+        if len(form.getlist(name)) > 1
+    ]
     if problems:
         raise RequestValidationError(problems)
 
