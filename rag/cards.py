@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from rag.errors import CardError
 
@@ -38,6 +38,16 @@ class Card(BaseModel):
     long_answer: str = Field(min_length=1, max_length=20000)
     tags: tuple[str, ...] = ()
     deck: str = Field("", description="Set by the loader from the deck file's header.")
+
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _one_tag_per_word_list_item(cls, tags: Any) -> Any:
+        """A comma inside a tag makes two tags. The index stores tags comma-joined (Chroma
+        metadata holds scalars only) and CSV writes them so, so a tag "a,b" came back from
+        either as "a" and "b": split here, the card reads the same before and after."""
+        if isinstance(tags, list | tuple) and all(isinstance(tag, str) for tag in tags):
+            return tuple(part.strip() for tag in tags for part in tag.split(",") if part.strip())
+        return tags
 
     def texts(self) -> tuple[str, str, str]:
         """The question and both answers: the card's words, without its labels."""

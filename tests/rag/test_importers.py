@@ -357,6 +357,16 @@ def test_exports_import_back_into_the_same_cards(writer, filename):
     assert _content(imported) == _content(SAMPLE)
 
 
+def test_a_comma_inside_a_tag_makes_two_tags_so_the_card_reads_the_same_everywhere():
+    """The index keeps tags comma-joined and CSV writes them so: "a,b" must not come back
+    from either as a different card than the deck file gave."""
+    card = SAMPLE[0].model_copy(update={"tags": ("x,y", " z ")})
+    card = Card.model_validate(card.model_dump())
+    assert card.tags == ("x", "y", "z")
+    assert Card.from_metadata(card.to_metadata()).tags == card.tags
+    assert _content(cards_of(to_csv([card]), "a.csv", deck="deck-a")) == _content([card])
+
+
 def test_card_ids_are_stable_readable_and_distinct():
     first = card_id("ds-theory", "What is the ROC curve? When to use it?")
     assert first == card_id("ds-theory", "what is the  ROC curve?  When to use it?")
