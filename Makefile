@@ -52,8 +52,11 @@ APT := $(if $(filter 0,$(shell id -u)),,sudo )env DEBIAN_FRONTEND=noninteractive
 browser:
 	command -v chromium >/dev/null || ($(APT) update && $(APT) install -y chromium)
 
+# The default tier on TEST_WORKERS pytest-xdist workers (one per core here). The slow tier
+# stays on one: each of its tests keeps both cores busy with the real LLM.
+TEST_WORKERS ?= 2
 test: install test-models browser
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS)
 
 test-slow: install test-models
 	$(BIN)/pytest -m slow
