@@ -154,7 +154,7 @@ def _start_deck_recovery(components: Components) -> threading.Thread | None:
     health checks meanwhile could be killed again in the middle of it. Until it publishes,
     the server answers from the index as it was, exactly as while an import is running, and
     another writer gets a 409. No thread at all when there is nothing to do (one stat)."""
-    if not components.decks.pending_path.exists():
+    if not components.decks.has_pending_change():
         return None
     thread = threading.Thread(target=components.decks.recover_or_warn,
                               args=(components.indexer,), name="cardrag-deck-recovery",

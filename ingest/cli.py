@@ -222,7 +222,7 @@ def _recover_decks(settings: Settings, components=None) -> None:  # type: ignore
     a warning on stderr: the command itself may still work or say why not."""
     from rag.decks import DeckLibrary
 
-    if not DeckLibrary.from_settings(settings).pending_path.exists():
+    if not DeckLibrary.from_settings(settings).has_pending_change():
         return
     _log_warnings()
     components = components or _components(settings)

@@ -147,6 +147,11 @@ class DeckLibrary:
     def pending_path(self) -> Path:
         return self.imported_dir.with_name(self.imported_dir.name + PENDING_SUFFIX)
 
+    def has_pending_change(self) -> bool:
+        """Whether a deck change's marker is there: one stat, the usual answer no. Callers ask
+        before building what seeing it through needs (a thread, the encoder)."""
+        return self.pending_path.exists()
+
     def pending(self) -> PendingChange | None:
         """The deck change whose marker is still there, if any. Only meaningful under the
         writer lock: without it, the marker may be a running import's own."""
@@ -164,7 +169,7 @@ class DeckLibrary:
         unchanged is embedded again). None when there was nothing to do. An import or a
         removal does the same by itself, since it syncs every deck; this is for start-up,
         so that files and index never disagree unnoticed until the next one."""
-        if not self.pending_path.exists():  # the usual case: one stat
+        if not self.has_pending_change():
             return None
         with self._lock, storage_errors(self.data_dir), indexer.writing():
             change = self.pending()
