@@ -5,14 +5,22 @@ import csv
 import hashlib
 import html
 import io
+import itertools
 import json
-import os
+import sqlite3
 import tempfile
+import time
+import zipfile
 from collections.abc import Sequence
-from typing import Literal, get_args
+from contextlib import closing
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal, get_args
 
 from rag.cards import Card
 from rag.errors import CardError
+
+if TYPE_CHECKING:
+    import genanki
 
 ExportFormat = Literal["apkg", "csv", "jsonl"]
 EXPORT_FORMATS = get_args(ExportFormat)
@@ -74,15 +82,26 @@ def to_apkg(cards: Sequence[Card], deck_name: str) -> bytes:
             tags=["_".join(tag.split()) for tag in card.tags],  # Anki tags have no spaces
             guid=genanki.guid_for(card.id),
         ))  # fmt: skip
-    # genanki writes only to a path (it builds the SQLite file on disk first).
-    handle, path = tempfile.mkstemp(suffix=".apkg")
-    os.close(handle)
-    try:
-        genanki.Package(deck).write_to_file(path)
-        with open(path, "rb") as written:
-            return written.read()
-    finally:
-        os.unlink(path)
+    return apkg_bytes(genanki.Package(deck))
+
+
+def apkg_bytes(package: "genanki.Package") -> bytes:
+    """What genanki's Package.write_to_file writes (a zip of the SQLite collection and an
+    empty media list), without its leak: it builds the collection in a tempfile.mkstemp()
+    file that it never removes (genanki 0.13.1), one more file in /tmp for every export a
+    server ever made. Here the collection is built in a folder that is removed, through
+    genanki's own write_to_db, and the zip is written in memory."""
+    timestamp = time.time()
+    with tempfile.TemporaryDirectory(prefix="cardrag-apkg-export-") as folder:
+        collection = Path(folder) / "collection.anki2"
+        with closing(sqlite3.connect(collection)) as db:
+            package.write_to_db(db.cursor(), timestamp, itertools.count(int(timestamp * 1000)))
+            db.commit()
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as zipped:
+            zipped.write(collection, "collection.anki2")
+            zipped.writestr("media", "{}")
+        return buffer.getvalue()
 
 
 def _record(card: Card) -> dict[str, str]:

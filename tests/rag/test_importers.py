@@ -7,6 +7,7 @@ import sqlite3
 import struct
 import subprocess
 import sys
+import tempfile
 import zipfile
 from collections import Counter
 from contextlib import closing
@@ -17,7 +18,7 @@ import pytest
 
 from rag.cards import Card
 from rag.errors import CardError
-from rag.export import to_apkg, to_csv, to_jsonl
+from rag.export import apkg_bytes, to_apkg, to_csv, to_jsonl
 from rag.importers import anki_package, parse_file
 from rag.importers.anki_text import html_to_text
 from rag.importers.common import card_id, to_cards
@@ -249,9 +250,7 @@ def _genanki_basic_deck(notes: list[tuple[str, str]], tags=()) -> bytes:
     deck = genanki.Deck(2059400110, "Python::Basics")
     for front, back in notes:
         deck.add_note(genanki.Note(model=genanki.BASIC_MODEL, fields=[front, back], tags=tags))
-    buffer = io.BytesIO()
-    genanki.Package(deck).write_to_file(buffer)
-    return buffer.getvalue()
+    return apkg_bytes(genanki.Package(deck))
 
 
 def test_apkg_with_anki_basic_notes():
@@ -273,9 +272,7 @@ def test_apkg_cloze_notes():
     deck = genanki.Deck(2059400111, "Cloze")
     text = "{{c1::Adam::optimizer}} uses moment estimates."
     deck.add_note(genanki.Note(model=genanki.CLOZE_MODEL, fields=[text, ""]))
-    buffer = io.BytesIO()
-    genanki.Package(deck).write_to_file(buffer)
-    card = cards_of(buffer.getvalue(), "cloze.apkg")[0]
+    card = cards_of(apkg_bytes(genanki.Package(deck)), "cloze.apkg")[0]
     assert card.question == "[optimizer] uses moment estimates."
     assert card.short_answer == "Adam uses moment estimates."
 
@@ -365,6 +362,14 @@ def test_a_comma_inside_a_tag_makes_two_tags_so_the_card_reads_the_same_everywhe
     assert card.tags == ("x", "y", "z")
     assert Card.from_metadata(card.to_metadata()).tags == card.tags
     assert _content(cards_of(to_csv([card]), "a.csv", deck="deck-a")) == _content([card])
+
+
+def test_an_apkg_export_leaves_no_file_behind(tmp_path, monkeypatch):
+    """genanki's own write_to_file leaves its SQLite file in the temporary folder; a server
+    exporting decks would fill /tmp with them."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    assert cards_of(to_apkg(SAMPLE, "Deck A"), "a.apkg", deck="deck-a")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_card_ids_are_stable_readable_and_distinct():
