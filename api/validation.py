@@ -8,6 +8,7 @@ structured `detail` list (kept as it was: clients read it).
 """
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -112,6 +113,7 @@ def with_short_input(error: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def short_input(value: Any) -> Any:
+    value = _finite(value)
     if isinstance(value, str):
         if len(value) <= MAX_ECHOED_CHARS:
             return value
@@ -123,6 +125,19 @@ def short_input(value: Any) -> Any:
     if isinstance(value, Sequence):
         return f"(a list of {len(value):,} items, not repeated here)"
     return f"({type(value).__name__}, not repeated here)"
+
+
+def _finite(value: Any) -> Any:
+    """NaN and ±Infinity as text ("nan", "inf"). Python's JSON reader takes them (and reads
+    1e999 as inf), but JSON has no words for them, so echoing one back made the 422 itself
+    fail to render: a 500 with a traceback."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, Mapping):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
 
 
 def given_more_than_once(where: str, name: str, values: Sequence[Any]) -> dict[str, Any]:

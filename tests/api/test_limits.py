@@ -270,6 +270,22 @@ def test_a_422_does_not_echo_a_huge_input_back(client):
 
 
 @pytest.mark.parametrize(("path", "body"), [
+    ("/v1/ask", '{"question": "What is dropout?", "k": NaN}'),
+    ("/v1/ask", '{"question": "What is dropout?", "k": 1e999}'),
+    ("/v1/ask", '{"question": -Infinity}'),
+    ("/v1/ask", '{"question": "x?", "history": [{"role": "user", "content": [NaN]}]}'),
+    ("/v1/quiz/grade", '{"card_id": "dropout", "answer": NaN}'),
+    ("/v1/export", '{"card_ids": ["dropout"], "format": Infinity}'),
+])  # fmt: skip
+def test_nan_and_infinity_in_a_body_are_a_422_not_a_500(client, path, body):
+    """Python's JSON reader takes NaN and Infinity; JSON has no words for them, so the 422
+    that echoed one back could not be rendered and became a 500."""
+    response = client.post(path, content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert response.json()["message"]
+
+
+@pytest.mark.parametrize(("path", "body"), [
     ("/v1/ask", {**ASK, "k": True}),
     ("/v1/ask", {**ASK, "k": "5"}),
     ("/v1/ask", {**ASK, "k": 5.0}),
