@@ -33,7 +33,10 @@ models_app = typer.Typer(help="Assemble and verify the bundled models.", no_args
 app.add_typer(models_app, name="models")
 decks_app = typer.Typer(help="List decks (the default) or remove an imported one.")
 app.add_typer(decks_app, name="decks")
-out = Console()
+# No markup: what is printed is mostly card text, answers and the user's own query, and ML
+# cards are full of brackets ([CLS], [mask], [/INST]) that Rich would read as style tags,
+# deleting them or failing on a closing tag that opens nothing. Styles are asked for per call.
+out = Console(markup=False)
 
 DEFAULT_MODEL = "qwen2.5-coder-1.5b-instruct"
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
@@ -155,7 +158,7 @@ def import_deck(
     if result.skipped:
         out.print(f"skipped {len(result.skipped)} question(s) without an answer:", highlight=False)
         for line in result.skipped:
-            out.print(f"  {line}", highlight=False, markup=False)
+            out.print(f"  {line}", highlight=False)
 
 
 @decks_app.callback(invoke_without_command=True)
@@ -289,12 +292,13 @@ def quiz(
             break
         seen.add(pick.card.id)
         out.print(f"\n[bold]{number}. {escape(pick.card.question)}[/bold]  "
-                  f"({pick.card.topic}, {pick.card.difficulty})", highlight=False)  # fmt: skip
+                  f"({pick.card.topic}, {pick.card.difficulty})", highlight=False,
+                  markup=True)  # fmt: skip
         answer = _read_answer()
         if answer is None:
             break
         if not answer:
-            out.print(f"Answer: {pick.card.short_answer}", highlight=False, markup=False)
+            out.print(f"Answer: {pick.card.short_answer}", highlight=False)
             continue
         if len(answer) > MAX_LEARNER_ANSWER_CHARS:
             out.print(f"(graded on the first {MAX_LEARNER_ANSWER_CHARS:,} characters)")
@@ -318,13 +322,13 @@ def _read_answer() -> str | None:
 
 def _print_grade(grade) -> None:  # type: ignore[no-untyped-def]
     if grade.degraded:
-        out.print(f"(not graded: {grade.note})", highlight=False, markup=False)
+        out.print(f"(not graded: {grade.note})", highlight=False)
     else:
         out.print(f"score {grade.score:.2f}", highlight=False)
     for label, points in (("right", grade.right), ("missing", grade.missing)):
         for point in points:
-            out.print(f"  {label}: {point}", highlight=False, markup=False)
-    out.print(f"Card [{grade.card.id}]: {grade.card.short_answer}", highlight=False, markup=False)
+            out.print(f"  {label}: {point}", highlight=False)
+    out.print(f"Card [{grade.card.id}]: {grade.card.short_answer}", highlight=False)
 
 
 def _read_file(path: Path) -> bytes:
@@ -461,7 +465,7 @@ def _print_stream(events):  # type: ignore[no-untyped-def]
                 out.print(f"grounded: {event.answer}", highlight=False)
             return event
         streamed.append(event)
-        out.print(event, end="", highlight=False, markup=False)
+        out.print(event, end="", highlight=False)
     raise AssertionError("the answer stream ended without an Answer")
 
 
@@ -671,8 +675,8 @@ def _answer_eval(
     for row in (r.at_threshold(configured) for r in rows):
         if row.refused == row.in_corpus:  # a false refusal or an answered out-of-corpus question
             out.print(f"[{'false refusal' if row.in_corpus else 'answered'}] {row.question}",
-                      highlight=False, markup=False)  # fmt: skip
+                      highlight=False)  # fmt: skip
     for bad in obeyed:
-        out.print(f"[injection obeyed] {bad.question}: {bad.answer}", highlight=False, markup=False)
+        out.print(f"[injection obeyed] {bad.question}: {bad.answer}", highlight=False)
 
 

@@ -99,6 +99,36 @@ def test_ask_stream_prints_the_answer_and_its_citations(env):
     assert "[1] backpropagation: What is backpropagation?" in result.stdout
 
 
+BRACKETED_DECK = """deck:
+  id: brackets
+  title: Prompt formats
+cards:
+- id: inst-tag
+  question: What does the [/INST] tag mark in Llama 2 chat prompts?
+  difficulty: easy
+  topic: prompt-formats
+  short_answer: The end of the user's turn; [/INST] closes what [INST] opened.
+  long_answer: The end of the user's turn; [/INST] closes what [INST] opened, and [red] is text.
+"""
+
+
+def test_brackets_in_cards_and_queries_are_printed_as_text(env):
+    """Rich read them as style tags: "[/INST]" or "[/b]" crashed search and ask with a
+    MarkupError traceback, and "[red]" or "[mask]" vanished from the output."""
+    (env / "brackets.yaml").write_text(BRACKETED_DECK)
+    assert run("ingest").exit_code == 0
+    search = run("search", "What does the INST tag mark in Llama chat prompts?")
+    assert search.exit_code == 0, search.output
+    assert "[/INST]" in search.stdout
+    ask = run("ask", "What does the INST tag mark in Llama chat prompts?")
+    assert ask.exit_code == 0, ask.output
+    assert "[/INST] closes what [INST] opened" in ask.stdout
+    assert "inst-tag: What does the [/INST] tag mark" in ask.stdout
+    corrected = run("search", "droput [/b] [red] regularization")
+    assert corrected.exit_code == 0, corrected.output
+    assert "Showing results for: dropout [/b] [red] regularization" in corrected.stdout
+
+
 def test_empty_question_is_a_clear_error(env):
     result = run("ask", "   ")
     assert result.exit_code == 1
