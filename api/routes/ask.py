@@ -47,7 +47,7 @@ def ask(
     answer = components.answerer.ask(
         request.question, request.k, request.filters(), request.turns()
     )
-    metrics.observe_answer(answer.timings)
+    metrics.observe_answer(answer)
     return AskResponse.from_answer(answer)
 
 
@@ -60,7 +60,7 @@ def answer_events(
     try:
         for event in events:
             if isinstance(event, Answer):
-                metrics.observe_answer(event.timings)
+                metrics.observe_answer(event)
                 yield {"event": "answer", "data": AskResponse.from_answer(event).model_dump_json()}
             else:
                 yield {"event": "token", "data": json.dumps({"text": event})}

@@ -140,7 +140,7 @@ def chat_completions(
         chunks = completion_chunks(answerer, ask, metrics, http, include_usage)
         return EventSourceResponse(chunks, sep="\n", ping=15)
     answer = answerer.ask(ask.question, ask.k, ask.filters(), ask.turns())
-    metrics.observe_answer(answer.timings, "chat")
+    metrics.observe_answer(answer, "chat")
     message = AssistantMessage(content=answer_text(answer))
     return ChatCompletion(id=completion_id(), created=now(), choices=[Choice(message=message)],
                           citations=citations_of(answer),
@@ -241,7 +241,7 @@ def completion_chunks(
         error = OpenAIError(status, message, type=error_type(status))
         yield {"data": json.dumps(error.body())}
         return
-    metrics.observe_answer(answer.timings, "chat")
+    metrics.observe_answer(answer, "chat")
     for piece in _PIECES.findall(answer_text(answer)):
         yield chunk(Delta(content=piece))
     yield chunk(Delta(), answer)

@@ -7,7 +7,8 @@ import re
 import pytest
 
 from api.logging_config import log_config
-from rag.errors import IndexBusy, IndexUnavailable, ModelNotAvailable
+from rag.errors import IndexBusy, IndexUnavailable, LLMUnavailable, ModelNotAvailable
+from rag.prompts import NOT_COVERED
 
 HEX_ID = re.compile(r"[0-9a-f]{32}")
 
@@ -109,6 +110,29 @@ def test_metrics_count_requests_per_route_and_time_answers(client):
     assert 'cardrag_retrieval_seconds_count{operation="search"} 1.0' in text
     assert 'cardrag_retrieval_seconds_count{operation="ask"} 1.0' in text
     assert 'cardrag_generation_seconds_count{stage="generate"} 1.0' in text
+
+
+def test_metrics_count_answers_by_outcome_so_an_llm_outage_shows(client, fake_llm):
+    """A degraded answer is a 200: only this count tells a monitor that the LLM is down."""
+    client.post("/v1/ask", json={"question": "What is backpropagation?"})
+    fake_llm.enqueue(LLMUnavailable("backend down"))
+    assert client.post("/v1/ask", json={"question": "What is dropout?"}).json()["degraded"]
+    fake_llm.enqueue(NOT_COVERED)
+    assert client.post("/v1/ask", json={"question": "What is attention?"}).json()["refused"]
+    text = client.get("/metrics").text
+    for outcome in ("answered", "degraded", "refused"):
+        assert f'cardrag_answers_total{{operation="ask",outcome="{outcome}"}} 1.0' in text
+
+
+def test_urls_that_only_redirect_add_no_metric_series(client):
+    """Each URL with a trailing slash (redirected, or refused before that) was a series of
+    its own under its raw path: /metrics grew with every distinct URL a client sent."""
+    for n in range(3):
+        assert client.get(f"/v1/cards/rand-{n}/", follow_redirects=False).status_code == 307
+    client.get("/v1/cards/dropout")
+    text = client.get("/metrics").text
+    assert "rand-" not in text
+    assert 'http_requests_total{handler="/v1/cards/{card_id}",method="GET",status="200"}' in text
 
 
 @pytest.mark.parametrize("stream", [False, True])
