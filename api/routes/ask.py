@@ -9,7 +9,7 @@ the stream started can only be told in it: one `error` event ({"status", "detail
 """
 
 import json
-from collections.abc import Iterator
+from collections.abc import Generator
 
 from fastapi import APIRouter, Request
 from sse_starlette import EventSourceResponse
@@ -18,6 +18,7 @@ from api.deps import ComponentsDep, MetricsDep
 from api.errors import stream_failure
 from api.metrics import Metrics
 from api.schemas import AskRequest, AskResponse
+from api.streams import closed_when_done
 from rag.answer import Answer, Answerer
 
 router = APIRouter(tags=["answers"])
@@ -41,9 +42,8 @@ def ask(
 ) -> AskResponse | EventSourceResponse:
     if request.stream:
         components.store.current()  # IndexUnavailable here is still a 503
-        return EventSourceResponse(
-            answer_events(components.answerer, request, metrics, http), ping=10
-        )
+        events = answer_events(components.answerer, request, metrics, http)
+        return EventSourceResponse(closed_when_done(events), ping=10)
     answer = components.answerer.ask(
         request.question, request.k, request.filters(), request.turns()
     )
@@ -53,9 +53,9 @@ def ask(
 
 def answer_events(
     answerer: Answerer, request: AskRequest, metrics: Metrics, http: Request
-) -> Iterator[dict[str, str]]:
-    """Server-sent events for one answer. sse-starlette runs this (sync) iterator in a worker
-    thread and stops iterating when the client goes away, which stops the LLM stream too."""
+) -> Generator[dict[str, str], None, None]:
+    """Server-sent events for one answer, each computed in a worker thread; closed when the
+    client goes away (api.streams), which stops the LLM stream too."""
     events = answerer.stream(request.question, request.k, request.filters(), request.turns())
     try:
         for event in events:
