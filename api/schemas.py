@@ -161,7 +161,8 @@ class SearchParams(CardQuery):
 
     q: Annotated[Question, Field(examples=["why do transformers use layernorm"])]
     min_score: float | None = Field(
-        None, ge=-1.0, le=1.0, description="Cosine floor; default: the calibrated one."
+        None, ge=-1.0, le=1.0, allow_inf_nan=False,
+        description="Cosine floor; default: the calibrated one.",
     )
 
 
@@ -195,7 +196,11 @@ class AskRequest(CardQuery):
     )
 
     def turns(self) -> list[Message]:
-        return [{"role": turn.role, "content": turn.content} for turn in self.history]
+        """The history without empty turns, as the chat API drops them: a degraded answer
+        has an empty `answer` that a client may send back, and an empty history would
+        otherwise cost a follow-up rewrite (an LLM call) for nothing."""
+        return [{"role": turn.role, "content": turn.content}
+                for turn in self.history if turn.content.strip()]  # fmt: skip
 
 
 class CitationOut(BaseModel):
@@ -388,7 +393,7 @@ class QuizGradeRequest(BaseModel):
     model_config = ConfigDict(**STRICT_BODY, json_schema_extra={"examples": [
         {"card_id": "dropout", "answer": "It switches off random units while training."}]})
 
-    card_id: Annotated[str, StringConstraints(min_length=1, max_length=MAX_CARD_ID_CHARS)]
+    card_id: Annotated[str, StringConstraints(pattern=SLUG_PATTERN, max_length=MAX_CARD_ID_CHARS)]
     answer: LearnerAnswer
 
 

@@ -171,6 +171,16 @@ def test_ask_with_history_returns_the_standalone_question(client, fake_llm):
     assert any("dropout" in card["card_id"] for card in answer["cards"])
 
 
+def test_empty_history_turns_are_dropped_not_rewritten_from(client, fake_llm):
+    """A degraded answer's `answer` is empty and a client may send it back as a turn; an
+    empty history cost a follow-up rewrite (an LLM call) for nothing."""
+    body = {"question": "What does dropout do?",
+            "history": [{"role": "user", "content": ""}, {"role": "assistant", "content": " "}]}
+    answer = client.post("/v1/ask", json=body).json()
+    assert answer["standalone_question"] is None
+    assert len(fake_llm.prompts) == 1  # the answer only
+
+
 def test_card_by_id_and_unknown_id(client):
     card = client.get("/v1/cards/dropout")
     assert card.status_code == 200 and card.json()["card_id"] == "dropout"

@@ -45,6 +45,9 @@ def test_bad_questions_get_a_422_with_a_message(client, question):
      "k: must be at least 1; question: must not be empty"),
     ("GET", "/v1/search?q=dropout&kk=3", None, "kk: unknown parameter"),
     ("GET", "/v1/search?q=dropout&k=2&k=3", None, "k: must be given once"),
+    ("GET", "/v1/search?q=dropout&min_score=nan", None, "min_score: must be a finite number"),
+    ("POST", "/v1/quiz/grade", {"card_id": "Bad ID!", "answer": "x"},
+     "card_id: must be lower-case letters and digits, joined by '-' or '_'"),
 ])  # fmt: skip
 def test_a_422_says_what_is_wrong_in_one_line_for_people(client, method, url, body, message):
     """`message` is what the chat page shows; `detail` stays FastAPI's list for programs."""
