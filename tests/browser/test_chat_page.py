@@ -3,6 +3,7 @@ server (fake LLM, hashing embedder). `make browser` installs chromium; Playwrigh
 downloads a browser of its own here (executable_path points at Debian's)."""
 
 import html
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -240,7 +241,8 @@ def test_other_sites_cannot_frame_the_page_by_default(page, live_server, other_s
     assert any("frame-ancestors 'self'" in error for error in page.console_errors)
 
 
-def test_quiz_asks_a_card_grades_the_answer_and_cites_the_card(page, live_server, fake_llm):
+def test_quiz_asks_a_card_grades_the_answer_and_cites_the_card(page, live_server, fake_llm,
+                                                               components):
     page.goto(live_server)
     expect(page.locator("#filter-topic option")).not_to_have_count(1)  # facets loaded
     page.click("#quiz-start")
@@ -248,8 +250,10 @@ def test_quiz_asks_a_card_grades_the_answer_and_cites_the_card(page, live_server
     expect(question).not_to_be_empty()
     expect(page.locator("#quiz-meta")).to_contain_text("more")
     asked = question.inner_text()
-    point = "the chain rule gives the gradient of each weight"
-    fake_llm.enqueue(f'{{"score": 0.8, "right": ["{point}"], "missing": ["the learning rate"]}}')
+    # A point counts as right only if the card says it too (rag.quiz.verified_grade).
+    card = next(c for c in components.store.all_cards() if c.question == asked)
+    point = card.short_answer.rstrip(".")
+    fake_llm.enqueue(json.dumps({"score": 0.8, "right": [point], "missing": ["the learning rate"]}))
     page.fill("#quiz-answer", f"I think {point}.")
     page.click("#quiz-grade")
     result = page.locator("#quiz-result")
