@@ -7,7 +7,8 @@ abandoned generator was neither closed nor collected: its LLM stream went on to 
 (rag.deadline stops the backend only when the generator closes). On 2 cores the model is one
 shared resource, and the next question waited for that abandoned answer (22-26 s instead of
 about 5 s with the 1.5B model). Here the generator is closed as soon as the response ends,
-whether it finished, failed or was cancelled by a disconnect.
+whether it finished, failed or was cancelled by a disconnect. Both streamed routes (/v1/ask
+and the chat completions) go through it.
 """
 
 from collections.abc import AsyncIterator, Generator

@@ -114,13 +114,12 @@ def with_short_input(error: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def short_input(value: Any) -> Any:
-    value = _finite(value)
     if isinstance(value, str):
         if len(value) <= MAX_ECHOED_CHARS:
             return value
         return f"{value[:MAX_ECHOED_CHARS]}… ({len(value):,} characters)"
     if len(json.dumps(value, default=str)) <= MAX_ECHOED_CHARS:
-        return value
+        return _finite(value)  # only what is echoed: a long value is described, not copied
     if isinstance(value, Mapping):
         return f"(an object with {len(value):,} fields, not repeated here)"
     if isinstance(value, Sequence):

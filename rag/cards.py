@@ -41,7 +41,7 @@ class Card(BaseModel):
 
     @field_validator("tags", mode="before")
     @classmethod
-    def _one_tag_per_word_list_item(cls, tags: Any) -> Any:
+    def _split_tags_on_commas(cls, tags: Any) -> Any:
         """A comma inside a tag makes two tags. The index stores tags comma-joined (Chroma
         metadata holds scalars only) and CSV writes them so, so a tag "a,b" came back from
         either as "a" and "b": split here, the card reads the same before and after."""

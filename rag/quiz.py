@@ -120,8 +120,9 @@ def verified_grade(
     """
     said = content_words(answer)
     on_card = content_words(f"{card.short_answer}\n{card.long_answer}")
-    card_points = [p for p in right if _overlap(content_words(p), on_card) >= _MIN_POINT_OVERLAP]
-    verified = [p for p in card_points if _overlap(content_words(p), said) >= _MIN_POINT_OVERLAP]
+    words = {point: content_words(point) for point in right}
+    card_points = [p for p in right if _overlap(words[p], on_card) >= _MIN_POINT_OVERLAP]
+    verified = [p for p in card_points if _overlap(words[p], said) >= _MIN_POINT_OVERLAP]
     missing = missing + [p for p in card_points if p not in verified]
     if right or missing:
         counted = len(verified) + len(missing)

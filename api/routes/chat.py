@@ -23,7 +23,7 @@ is open, so an unreadable index is still a 503; what fails later is an error eve
 import json
 import logging
 import re
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Generator
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -57,6 +57,7 @@ from api.openai_schemas import (
     unsupported_parameter,
 )
 from api.schemas import MAX_HISTORY_TURNS, MAX_TURN_CHARS, AskRequest, citations_of
+from api.streams import closed_when_done
 from rag.answer import Answer, Answerer
 from rag.errors import CardragError
 
@@ -138,7 +139,7 @@ def chat_completions(
         components.store.current()  # IndexUnavailable here is still a 503
         include_usage = bool(request.stream_options and request.stream_options.include_usage)
         chunks = completion_chunks(answerer, ask, metrics, http, include_usage)
-        return EventSourceResponse(chunks, sep="\n", ping=15)
+        return EventSourceResponse(closed_when_done(chunks), sep="\n", ping=15)
     answer = answerer.ask(ask.question, ask.k, ask.filters(), ask.turns())
     metrics.observe_answer(answer, "chat")
     message = AssistantMessage(content=answer_text(answer))
@@ -209,7 +210,7 @@ def completion_chunks(
     metrics: Metrics,
     http: Request,
     include_usage: bool = False,
-) -> Iterator[dict[str, str]]:
+) -> Generator[dict[str, str], None, None]:
     """chat.completion.chunk events: the role at once, the grounded text in word-sized
     pieces, a last chunk with finish_reason and the citations, then [DONE]. With
     `include_usage` (stream_options), as OpenAI's spec has it: a chunk with `usage` and
